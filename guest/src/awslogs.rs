@@ -1,0 +1,216 @@
+//! Decoding a CloudWatch Logs subscription payload: `awslogs.data` is base64 of a gzip of JSON.
+//!
+//! Written here rather than taken from `aws_lambda_events::cloudwatch_logs`, whose
+//! deserializer inflates the payload with no size bound (a gzip bomb becomes an out-of-memory
+//! trap) and requires fields that hand-built test payloads lack.
+
+use std::borrow::Cow;
+use std::io::Read;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use base64::engine::{DecodePaddingMode, general_purpose};
+use flate2::read::{MultiGzDecoder, ZlibDecoder};
+use serde::Deserialize;
+
+use crate::error::MapError;
+
+/// `messageType` of a health check CloudWatch sends when a subscription is created.
+pub const CONTROL_MESSAGE: &str = "CONTROL_MESSAGE";
+
+/// The decoded payload. Strings borrow from the inflated JSON where they have no escapes.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogData<'a> {
+    /// Absent in some hand-built payloads; CloudWatch always sends it.
+    #[serde(default, borrow)]
+    pub message_type: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub owner: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub log_group: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub log_stream: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub subscription_filters: Vec<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub log_events: Vec<LogEvent<'a>>,
+    /// `ACCOUNT_LEVEL_POLICY` for account-level subscription filters (since 2024).
+    #[serde(default, borrow)]
+    pub policy_level: Option<Cow<'a, str>>,
+}
+
+/// One CloudWatch log event: one RDS log entry, possibly several lines.
+#[derive(Debug, Deserialize)]
+pub struct LogEvent<'a> {
+    #[serde(default, borrow)]
+    pub id: Cow<'a, str>,
+    pub timestamp: i64,
+    #[serde(borrow)]
+    pub message: Cow<'a, str>,
+}
+
+impl LogData<'_> {
+    pub fn is_control(&self) -> bool {
+        self.message_type.as_deref() == Some(CONTROL_MESSAGE)
+    }
+}
+
+/// Standard alphabet, padding optional: some producers strip it.
+const STANDARD: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+const URL_SAFE: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::URL_SAFE,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// Decodes base64 leniently as to whitespace (wrapped lines) and alphabet (URL-safe), strictly
+/// as to everything else.
+pub fn decode_base64(data: &str) -> Result<Vec<u8>, MapError> {
+    let cleaned: Cow<str> = if data.bytes().any(|b| b.is_ascii_whitespace()) {
+        Cow::Owned(data.split_ascii_whitespace().collect())
+    } else {
+        Cow::Borrowed(data)
+    };
+    let engine = if cleaned.bytes().any(|b| b == b'-' || b == b'_') {
+        &URL_SAFE
+    } else {
+        &STANDARD
+    };
+    if cleaned.is_empty() {
+        return Err(MapError::decode("awslogs.data is empty"));
+    }
+    engine
+        .decode(cleaned.as_bytes())
+        .map_err(|e| MapError::decode(format!("awslogs.data is not valid base64: {e}")))
+}
+
+/// Inflates gzip (or zlib, which some test fixtures use) with a hard limit on the output.
+pub fn inflate(compressed: &[u8], limit: usize) -> Result<Vec<u8>, MapError> {
+    let mut out = Vec::with_capacity(compressed.len().saturating_mul(8).min(limit));
+    let reader: Box<dyn Read + '_> = match compressed {
+        [0x1f, 0x8b, ..] => Box::new(MultiGzDecoder::new(compressed)),
+        [cmf, flg, ..] if cmf & 0x0f == 8 && (u16::from(*cmf) << 8 | u16::from(*flg)) % 31 == 0 => {
+            Box::new(ZlibDecoder::new(compressed))
+        }
+        _ => {
+            let head: Vec<String> = compressed
+                .iter()
+                .take(4)
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            return Err(MapError::decode(format!(
+                "awslogs.data is not gzip: it starts with bytes [{}], expected 1f 8b",
+                head.join(" ")
+            )));
+        }
+    };
+    let read = reader
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| {
+            MapError::decode(format!(
+                "awslogs.data gzip stream is truncated or corrupt: {e}"
+            ))
+        })?;
+    if read > limit {
+        return Err(MapError::decode(format!(
+            "awslogs.data inflates to more than {limit} bytes (max_decompressed_bytes); \
+             refusing it as a likely gzip bomb"
+        )));
+    }
+    Ok(out)
+}
+
+/// Parses the inflated JSON.
+pub fn parse(json: &[u8]) -> Result<LogData<'_>, MapError> {
+    serde_json::from_slice(json)
+        .map_err(|e| MapError::decode(format!("awslogs.data is not a CloudWatch Logs payload: {e}")))
+}
+
+/// base64 → inflate, the bytes `parse` reads.
+pub fn decode(data: &str, limit: usize) -> Result<Vec<u8>, MapError> {
+    inflate(&decode_base64(data)?, limit)
+}
+
+/// Encodes a payload the way CloudWatch does; for fixtures, tests and benchmarks.
+pub fn encode(json: &[u8]) -> String {
+    use flate2::write::GzEncoder;
+    use std::io::Write;
+    let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+    // Writing into a Vec cannot fail.
+    let _ = gz.write_all(json);
+    let bytes = gz.finish().unwrap_or_default();
+    general_purpose::STANDARD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = r#"{"messageType":"DATA_MESSAGE","owner":"1","logGroup":"g","logStream":"s","subscriptionFilters":["f"],"logEvents":[{"id":"1","timestamp":5,"message":"a\nb"}]}"#;
+
+    #[test]
+    fn round_trips_through_encode() {
+        let data = encode(SAMPLE.as_bytes());
+        let json = decode(&data, 1 << 20).unwrap();
+        let parsed = parse(&json).unwrap();
+        assert_eq!(parsed.log_group, "g");
+        assert_eq!(parsed.log_events[0].message, "a\nb");
+        assert!(!parsed.is_control());
+    }
+
+    #[test]
+    fn accepts_wrapped_and_url_safe_base64() {
+        let data = encode(SAMPLE.as_bytes());
+        let wrapped: String = data
+            .as_bytes()
+            .chunks(20)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert_eq!(decode(&wrapped, 1 << 20).unwrap(), SAMPLE.as_bytes());
+        let url = data.replace('+', "-").replace('/', "_");
+        assert_eq!(decode(&url, 1 << 20).unwrap(), SAMPLE.as_bytes());
+    }
+
+    #[test]
+    fn names_bad_base64_and_non_gzip() {
+        let e = decode("not base64!!", 1 << 20).unwrap_err().to_string();
+        assert!(e.starts_with("awslogs.data is not valid base64"), "{e}");
+        let e = decode("aGVsbG8=", 1 << 20).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "awslogs.data is not gzip: it starts with bytes [68 65 6c 6c], expected 1f 8b"
+        );
+    }
+
+    #[test]
+    fn limit_stops_a_bomb() {
+        let zeros = vec![0u8; 1 << 20];
+        let data = encode(&zeros);
+        let e = decode(&data, 1000).unwrap_err().to_string();
+        assert!(e.contains("inflates to more than 1000 bytes"), "{e}");
+        assert_eq!(decode(&data, 1 << 20).unwrap().len(), 1 << 20);
+    }
+
+    #[test]
+    fn truncated_gzip_is_an_error() {
+        let b = general_purpose::STANDARD.decode(encode(SAMPLE.as_bytes())).unwrap();
+        let cut = general_purpose::STANDARD.encode(&b[..b.len() - 10]);
+        let e = decode(&cut, 1 << 20).unwrap_err().to_string();
+        assert!(e.starts_with("awslogs.data gzip stream is truncated or corrupt"), "{e}");
+    }
+
+    #[test]
+    fn zlib_is_accepted() {
+        use flate2::write::ZlibEncoder;
+        use std::io::Write;
+        let mut z = ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(SAMPLE.as_bytes()).unwrap();
+        let data = general_purpose::STANDARD.encode(z.finish().unwrap());
+        assert_eq!(decode(&data, 1 << 20).unwrap(), SAMPLE.as_bytes());
+    }
+}

@@ -1,0 +1,84 @@
+//! Mapper settings passed by the host as key/value pairs (`invocation.config`).
+
+use crate::error::MapError;
+
+/// Bounds a gzip bomb: a legitimate CloudWatch batch is at most 1 MiB of messages plus JSON
+/// framing (about 6 MiB in the worst case of escaped text), so 32 MiB is far above real data
+/// and far below the sandbox's memory cap.
+pub const DEFAULT_MAX_DECOMPRESSED_BYTES: usize = 32 << 20;
+/// Records per `sink.send` call: large enough to amortize the component boundary, small
+/// enough that one failed batch re-sends little.
+pub const DEFAULT_BATCH_MAX_RECORDS: usize = 1000;
+/// Bytes per `sink.send` call, roughly (content plus tags).
+pub const DEFAULT_BATCH_MAX_BYTES: usize = 1 << 20;
+
+/// Validated mapper settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub max_decompressed_bytes: usize,
+    pub batch_max_records: usize,
+    pub batch_max_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_decompressed_bytes: DEFAULT_MAX_DECOMPRESSED_BYTES,
+            batch_max_records: DEFAULT_BATCH_MAX_RECORDS,
+            batch_max_bytes: DEFAULT_BATCH_MAX_BYTES,
+        }
+    }
+}
+
+impl Config {
+    /// Reads the settings this mapper knows; keys it does not know are left for other layers
+    /// (a custom mapper may define its own), so they are not an error.
+    pub fn from_pairs(pairs: &[(String, String)]) -> Result<Config, MapError> {
+        let mut config = Config::default();
+        for (key, value) in pairs {
+            let slot = match key.as_str() {
+                "max_decompressed_bytes" => &mut config.max_decompressed_bytes,
+                "batch_max_records" => &mut config.batch_max_records,
+                "batch_max_bytes" => &mut config.batch_max_bytes,
+                _ => continue,
+            };
+            *slot = match value.trim().parse::<usize>() {
+                Ok(n) if n > 0 => n,
+                _ => {
+                    return Err(MapError::Config(format!(
+                        "{key} must be a positive integer, got {value:?}"
+                    )));
+                }
+            };
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(kv: &[(&str, &str)]) -> Vec<(String, String)> {
+        kv.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn reads_known_keys_and_ignores_others() {
+        let c = Config::from_pairs(&pairs(&[("batch_max_records", "7"), ("other", "x")])).unwrap();
+        assert_eq!(c.batch_max_records, 7);
+        assert_eq!(c.batch_max_bytes, DEFAULT_BATCH_MAX_BYTES);
+    }
+
+    #[test]
+    fn rejects_zero_and_garbage_naming_the_key() {
+        let err = Config::from_pairs(&pairs(&[("batch_max_bytes", "0")])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid mapper configuration: batch_max_bytes must be a positive integer, got \"0\""
+        );
+        assert!(Config::from_pairs(&pairs(&[("max_decompressed_bytes", "lots")])).is_err());
+    }
+}

@@ -1,0 +1,209 @@
+//! The command line. Subcommands are thin: they parse arguments and call library code.
+//!
+//! Exit codes: 0 success; 1 an input or mapper failed (one line on stderr per failure, naming
+//! the file and the cause); 2 bad usage.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::json;
+
+use crate::embedded;
+use crate::runtime::bindings::Invocation;
+use crate::runtime::{Mapper, Runtime, SandboxLimits};
+use crate::sink::{RecordSink, stdout::Stdout};
+
+#[derive(Debug, Parser)]
+#[command(name = "rds-forwarder", version, about = "Forward RDS logs and events to WhaTap")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Map Lambda event files and print (or send) the records.
+    Invoke(InvokeArgs),
+    /// Print the mapper's name, version and contract version as JSON.
+    Describe(MapperArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct MapperArgs {
+    /// A mapper component (.wasm, or .cwasm made by this host); the embedded default if absent.
+    #[arg(long, value_name = "PATH")]
+    mapper: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SinkKind {
+    /// JSON lines on stdout.
+    Stdout,
+}
+
+#[derive(Debug, clap::Args)]
+struct InvokeArgs {
+    #[command(flatten)]
+    mapper: MapperArgs,
+    /// Where the records go.
+    #[arg(long, value_enum, default_value = "stdout")]
+    sink: SinkKind,
+    /// A mapper setting, KEY=VALUE (repeatable).
+    #[arg(long = "config", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    config: Vec<(String, String)>,
+    /// Time budget of one event, in milliseconds.
+    #[arg(long, default_value_t = 60_000, value_name = "MS")]
+    timeout_ms: u64,
+    /// Use this as the receive time (epoch ms) instead of the clock, for reproducible output.
+    #[arg(long, value_name = "EPOCH_MS", hide = true)]
+    now_ms: Option<i64>,
+    /// Print each event's summary as a JSON line on stderr.
+    #[arg(long)]
+    summary: bool,
+    /// Lambda event files (JSON), one event each.
+    #[arg(required = true, value_name = "EVENT_FILE")]
+    events: Vec<PathBuf>,
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_cli_tracing();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("building the tokio runtime");
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_cli_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Describe(args) => {
+            let runtime = Runtime::new(SandboxLimits::default())?;
+            let mapper = load_mapper(&runtime, &args).await?;
+            let line = json!({
+                "name": mapper.info.name,
+                "version": mapper.info.version,
+                "contract": mapper.info.contract,
+                "origin": mapper.origin,
+            });
+            println!("{line}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Invoke(args) => invoke(args).await,
+    }
+}
+
+/// Loads `--mapper PATH`, or the embedded default.
+async fn load_mapper(runtime: &Runtime, args: &MapperArgs) -> Result<Arc<Mapper>> {
+    match &args.mapper {
+        None => Ok(runtime.load(embedded::DEFAULT_MAPPER, embedded::ORIGIN).await?),
+        Some(path) => {
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("{}: cannot read the mapper", path.display()))?;
+            let origin = path.display().to_string();
+            runtime
+                .load(&bytes, &origin)
+                .await
+                .with_context(|| format!("{origin}: cannot use it as a mapper"))
+        }
+    }
+}
+
+async fn invoke(args: InvokeArgs) -> Result<ExitCode> {
+    let runtime = Runtime::new(SandboxLimits::default())?;
+    let mapper = load_mapper(&runtime, &args.mapper).await?;
+    let mut sink: Box<dyn RecordSink> = match args.sink {
+        SinkKind::Stdout => Box::new(Stdout),
+    };
+    let budget = Duration::from_millis(args.timeout_ms);
+    let mut failed = 0usize;
+    for path in &args.events {
+        let now = args.now_ms.unwrap_or_else(now_ms);
+        let invocation = Invocation {
+            request_id: format!("cli-{}", file_name(path)),
+            function_name: "rds-forwarder-cli".into(),
+            deadline_ms: now.saturating_add(args.timeout_ms as i64),
+            received_ms: now,
+            config: args.config.clone(),
+        };
+        let event = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                eprintln!("error: {}: cannot read the event: {e}", path.display());
+                failed += 1;
+                continue;
+            }
+        };
+        let ran = runtime.run(&mapper, &event, &invocation, sink, budget).await;
+        sink = ran.sink;
+        match ran.result {
+            Ok(summary) => {
+                if args.summary {
+                    let skipped: serde_json::Map<String, serde_json::Value> = summary
+                        .skipped
+                        .iter()
+                        .map(|s| (s.reason.clone(), json!(s.count)))
+                        .collect();
+                    eprintln!(
+                        "{}",
+                        json!({
+                            "file": path.display().to_string(),
+                            "event_kind": summary.event_kind,
+                            "records": summary.records,
+                            "batches": summary.batches,
+                            "skipped": skipped,
+                            "mapper": mapper.label(),
+                        })
+                    );
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {}: {e}", path.display());
+                failed += 1;
+            }
+        }
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,17 @@
+//! rds-forwarder: carries RDS / Aurora logs (CloudWatch Logs subscriptions) and RDS events
+//! (EventBridge) into WhaTap. The mapping is a WebAssembly component (`guest/`); this host runs
+//! it in a sandbox and owns every socket.
+//!
+//! # Layout
+//! - [`runtime`]: the wasmtime engine, loading and checking components, one sandboxed store per
+//!   invocation.
+//! - [`sink`]: where mapped records go (stdout, memory; the host side of `sink.send`).
+//! - [`record_json`]: the JSON line shape of a record.
+//! - [`embedded`]: the default mapper carried in the binary.
+//! - [`cli`]: the command line (`invoke`, `describe`).
+
+pub mod cli;
+pub mod embedded;
+pub mod record_json;
+pub mod runtime;
+pub mod sink;

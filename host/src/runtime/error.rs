@@ -1,0 +1,77 @@
+//! Why a mapper could not be loaded or run.
+
+use thiserror::Error;
+
+/// The engine itself could not be set up (a host bug or an unsupported machine).
+#[derive(Debug, Error)]
+#[error("cannot set up the WebAssembly engine: {0}")]
+pub struct EngineError(pub String);
+
+/// A mapper that cannot be used at all. Each message says what the file is and what was wanted.
+#[derive(Debug, Error)]
+pub enum LoadError {
+    #[error("not a WebAssembly component: the file does not start with the wasm magic bytes")]
+    NotWasm,
+    #[error(
+        "a core WebAssembly module, not a component: build the mapper with \
+         `--target wasm32-wasip2` (or wrap it with `wasm-tools component new`)"
+    )]
+    CoreModule,
+    #[error("a precompiled core module (.cwasm), not a precompiled component")]
+    PrecompiledModule,
+    #[error("the component does not export {}/{}@… (it exports: {exports})", super::contract::PACKAGE, super::contract::EXPORT_INTERFACE)]
+    NotThisContract { exports: String },
+    #[error(
+        "the mapper was built for contract {}@{found}, but this host implements {}@{host} \
+         (compatible: {compatible})",
+        super::contract::PACKAGE,
+        super::contract::PACKAGE,
+        compatible = compatible_range(host)
+    )]
+    IncompatibleContract { found: String, host: String },
+    #[error("invalid WebAssembly component: {0}")]
+    Compile(String),
+    #[error("the component cannot be linked against this host: {0}")]
+    Link(String),
+    #[error("the mapper's describe() failed: {0}")]
+    Describe(String),
+}
+
+fn compatible_range(host: &str) -> String {
+    let mut parts = host.split('.');
+    format!(
+        "{}.{}.x",
+        parts.next().unwrap_or("?"),
+        parts.next().unwrap_or("?")
+    )
+}
+
+/// A failure of one invocation of a loaded mapper. The mapper stays usable.
+#[derive(Debug, Error)]
+pub enum RunError {
+    /// The mapper rejected the event (bad input, unsupported kind, config, or delivery).
+    #[error("{message}")]
+    Mapper {
+        kind: super::bindings::ErrorKind,
+        message: String,
+    },
+    #[error("the mapper ran past its time budget of {budget_ms} ms and was stopped")]
+    Timeout { budget_ms: u64 },
+    #[error("the mapper exceeded its memory limit of {limit_mb} MiB: {detail}")]
+    OutOfMemory { limit_mb: u64, detail: String },
+    #[error("the mapper trapped: {0}")]
+    Trap(String),
+}
+
+impl RunError {
+    /// Whether retrying the same event could succeed: only a delivery failure can.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            RunError::Mapper {
+                kind: super::bindings::ErrorKind::Delivery,
+                ..
+            }
+        )
+    }
+}

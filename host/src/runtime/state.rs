@@ -1,0 +1,101 @@
+//! The per-invocation store data: the sandbox's WASI context (bare: no files, env, network,
+//! and a frozen clock) and the host's side of the contract's imports.
+
+use std::time::Duration;
+
+use wasmtime::StoreLimits;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::whatap::rds_mapper::{diagnostics, sink, types};
+use super::bindings::{Level, LogRecord};
+use crate::sink::RecordSink;
+
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(super) limits: StoreLimits,
+    pub(super) sink: Box<dyn RecordSink>,
+    /// Errors the sink returned, kept whole for the host (the guest only sees a string).
+    pub(super) sink_errors: Vec<crate::sink::SinkError>,
+    mapper: String,
+}
+
+impl HostState {
+    pub fn new(sink: Box<dyn RecordSink>, limits: StoreLimits, frozen_ms: i64, mapper: String) -> Self {
+        let wasi = WasiCtx::builder()
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .wall_clock(FrozenClock(frozen_ms))
+            .monotonic_clock(FrozenClock(frozen_ms))
+            .build();
+        HostState {
+            wasi,
+            table: ResourceTable::new(),
+            limits,
+            sink,
+            sink_errors: Vec::new(),
+            mapper,
+        }
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// The guest's clock stands still at the time the event was received: the contract grants
+/// that time, and no other, so a mapper's output depends only on its inputs.
+struct FrozenClock(i64);
+
+impl HostWallClock for FrozenClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_millis(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::from_millis(self.0.max(0) as u64)
+    }
+}
+
+impl HostMonotonicClock for FrozenClock {
+    fn resolution(&self) -> u64 {
+        1_000_000
+    }
+    fn now(&self) -> u64 {
+        0
+    }
+}
+
+impl types::Host for HostState {}
+
+impl sink::Host for HostState {
+    async fn send(&mut self, batch: Vec<LogRecord>) -> Result<(), String> {
+        match self.sink.send(batch).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let message = e.to_string();
+                self.sink_errors.push(e);
+                Err(message)
+            }
+        }
+    }
+}
+
+impl diagnostics::Host for HostState {
+    async fn log(&mut self, level: Level, message: String) {
+        let mapper = self.mapper.as_str();
+        match level {
+            Level::Trace => tracing::trace!(target: "mapper", mapper, "{message}"),
+            Level::Debug => tracing::debug!(target: "mapper", mapper, "{message}"),
+            Level::Info => tracing::info!(target: "mapper", mapper, "{message}"),
+            Level::Warn => tracing::warn!(target: "mapper", mapper, "{message}"),
+            Level::Error => tracing::error!(target: "mapper", mapper, "{message}"),
+        }
+    }
+}
