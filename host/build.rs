@@ -20,9 +20,19 @@ fn main() {
         println!("cargo:rustc-env=RDS_DEFAULT_MAPPER_WASM={prebuilt}");
         return;
     }
-    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let root = manifest.parent().expect("host/ is inside the workspace").to_path_buf();
-    for watched in ["wit", "guest/src", "guest/Cargo.toml", "guest/component/src", "guest/component/Cargo.toml"] {
+    let manifest =
+        PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let root = manifest
+        .parent()
+        .expect("host/ is inside the workspace")
+        .to_path_buf();
+    for watched in [
+        "wit",
+        "guest/src",
+        "guest/Cargo.toml",
+        "guest/component/src",
+        "guest/component/Cargo.toml",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     // A target dir of its own: the outer build holds the lock on the main one.
@@ -33,7 +43,15 @@ fn main() {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(&cargo)
         .current_dir(&root)
-        .args(["build", "--package", GUEST_PACKAGE, "--target", GUEST_TARGET, "--profile", GUEST_PROFILE])
+        .args([
+            "build",
+            "--package",
+            GUEST_PACKAGE,
+            "--target",
+            GUEST_TARGET,
+            "--profile",
+            GUEST_PROFILE,
+        ])
         .arg("--target-dir")
         .arg(&target_dir)
         // Flags meant for the host (e.g. -C target-cpu=native) must not leak into the guest.
@@ -54,6 +72,10 @@ fn main() {
         .join(GUEST_TARGET)
         .join(GUEST_PROFILE)
         .join(format!("{}.wasm", GUEST_PACKAGE.replace('-', "_")));
-    assert!(Path::new(&wasm).exists(), "the guest build did not produce {}", wasm.display());
+    assert!(
+        Path::new(&wasm).exists(),
+        "the guest build did not produce {}",
+        wasm.display()
+    );
     println!("cargo:rustc-env=RDS_DEFAULT_MAPPER_WASM={}", wasm.display());
 }

@@ -82,9 +82,25 @@ pub fn decode_base64(data: &str) -> Result<Vec<u8>, MapError> {
     if cleaned.is_empty() {
         return Err(MapError::decode("awslogs.data is empty"));
     }
-    engine
-        .decode(cleaned.as_bytes())
-        .map_err(|e| MapError::decode(format!("awslogs.data is not valid base64: {e}")))
+    engine.decode(cleaned.as_bytes()).map_err(|e| {
+        let why = match e {
+            base64::DecodeError::InvalidByte(at, byte) => {
+                format!(
+                    "invalid character {:?} (at offset {at} once whitespace is removed)",
+                    byte as char
+                )
+            }
+            base64::DecodeError::InvalidLength(n) => format!("invalid length {n}"),
+            base64::DecodeError::InvalidLastSymbol { offset, symbol, .. } => {
+                format!(
+                    "invalid last character {:?} at offset {offset}",
+                    symbol as char
+                )
+            }
+            base64::DecodeError::InvalidPadding => "invalid padding".to_owned(),
+        };
+        MapError::decode(format!("awslogs.data is not valid base64: {why}"))
+    })
 }
 
 /// Inflates gzip (or zlib, which some test fixtures use) with a hard limit on the output.
@@ -126,8 +142,11 @@ pub fn inflate(compressed: &[u8], limit: usize) -> Result<Vec<u8>, MapError> {
 
 /// Parses the inflated JSON.
 pub fn parse(json: &[u8]) -> Result<LogData<'_>, MapError> {
-    serde_json::from_slice(json)
-        .map_err(|e| MapError::decode(format!("awslogs.data is not a CloudWatch Logs payload: {e}")))
+    serde_json::from_slice(json).map_err(|e| {
+        MapError::decode(format!(
+            "awslogs.data is not a CloudWatch Logs payload: {e}"
+        ))
+    })
 }
 
 /// base64 → inflate, the bytes `parse` reads.
@@ -198,10 +217,15 @@ mod tests {
 
     #[test]
     fn truncated_gzip_is_an_error() {
-        let b = general_purpose::STANDARD.decode(encode(SAMPLE.as_bytes())).unwrap();
+        let b = general_purpose::STANDARD
+            .decode(encode(SAMPLE.as_bytes()))
+            .unwrap();
         let cut = general_purpose::STANDARD.encode(&b[..b.len() - 10]);
         let e = decode(&cut, 1 << 20).unwrap_err().to_string();
-        assert!(e.starts_with("awslogs.data gzip stream is truncated or corrupt"), "{e}");
+        assert!(
+            e.starts_with("awslogs.data gzip stream is truncated or corrupt"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! - [`rds_event`]: EventBridge `aws.rds` events → `#RDS_EVENT` records, with severity.
 //! - [`output`]: the [`Output`] trait and the batching in front of it.
 //! - [`record`], [`level`], [`time`], [`config`], [`error`]: the shared vocabulary.
-#![deny(clippy::unwrap_used)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod awslogs;
 pub mod config;
@@ -97,7 +97,9 @@ pub fn map_event(
         Some(other) => Err(MapError::unsupported(format!(
             "EventBridge event from source {other:?} (detail-type {:?}) is not an RDS event; \
              route only source aws.rds to this function",
-            root.get("detail-type").and_then(Value::as_str).unwrap_or("")
+            root.get("detail-type")
+                .and_then(Value::as_str)
+                .unwrap_or("")
         ))),
         None => {
             let keys: Vec<&str> = root.keys().map(String::as_str).take(8).collect();

@@ -105,18 +105,33 @@ mod tests {
     #[test]
     fn odd_and_foreign_groups() {
         let odd = LogGroup::parse("/aws/rds/mySQL-instance/error");
-        assert_eq!((odd.scope, odd.db_identifier, odd.log_type), (Scope::Instance, Some("mySQL-instance"), "error"));
+        assert_eq!(
+            (odd.scope, odd.db_identifier, odd.log_type),
+            (Scope::Instance, Some("mySQL-instance"), "error")
+        );
         let other = LogGroup::parse("testLogGroup");
-        assert_eq!((other.scope, other.db_identifier, other.log_type), (Scope::Other, None, "testLogGroup"));
+        assert_eq!(
+            (other.scope, other.db_identifier, other.log_type),
+            (Scope::Other, None, "testLogGroup")
+        );
         assert_eq!(LogGroup::parse("").log_type, "");
     }
 
     #[test]
     fn stream_suffixes_are_stripped() {
         assert_eq!(instance_from_stream("datadog.0"), "datadog");
-        assert_eq!(instance_from_stream("prod-aurora-inst-1.12"), "prod-aurora-inst-1");
-        assert_eq!(instance_from_stream("myaudb-instance-1.audit.log.1"), "myaudb-instance-1");
-        assert_eq!(instance_from_stream("mssql-database-1.node2"), "mssql-database-1");
+        assert_eq!(
+            instance_from_stream("prod-aurora-inst-1.12"),
+            "prod-aurora-inst-1"
+        );
+        assert_eq!(
+            instance_from_stream("myaudb-instance-1.audit.log.1"),
+            "myaudb-instance-1"
+        );
+        assert_eq!(
+            instance_from_stream("mssql-database-1.node2"),
+            "mssql-database-1"
+        );
         assert_eq!(instance_from_stream("mariadb-inst-1"), "mariadb-inst-1");
         assert_eq!(instance_from_stream("odd.name"), "odd.name");
         assert_eq!(instance_from_stream("x.node"), "x.node");

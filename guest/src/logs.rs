@@ -43,7 +43,8 @@ impl StreamTags {
         let mut r = Record::new(CATEGORY_LOG, event.timestamp, event.message.to_string());
         r.tags.reserve(self.tags.len() + 1);
         r.tags.extend(self.tags.iter().cloned());
-        r.tags.push(("cw_event_id".to_owned(), event.id.to_string()));
+        r.tags
+            .push(("cw_event_id".to_owned(), event.id.to_string()));
         r
     }
 }

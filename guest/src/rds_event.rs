@@ -29,7 +29,10 @@ pub const RDS_DETAIL_TYPES: &[&str] = &[
 /// Builds the record for one RDS event. `received_ms` is the time of last resort.
 pub fn map_rds_event(event: &Map<String, Value>, received_ms: i64) -> Record {
     let empty = Map::new();
-    let detail = event.get("detail").and_then(Value::as_object).unwrap_or(&empty);
+    let detail = event
+        .get("detail")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
     let text = |obj: &Map<String, Value>, key: &str| -> Option<String> {
         match obj.get(key)? {
             Value::String(s) => Some(s.clone()),
@@ -97,6 +100,10 @@ pub fn map_rds_event(event: &Map<String, Value>, received_ms: i64) -> Record {
     if let Some(id) = text(event, "id") {
         r.set_tag("eventbridge_id", id);
     }
+    // CloudTrail-delivered API calls share the `aws.rds` source; their verb is the useful tag.
+    if let Some(name) = text(detail, "eventName") {
+        r.set_tag("event_name", name);
+    }
     let level = if RDS_DETAIL_TYPES.contains(&detail_type.as_str()) {
         severity(&categories, event_id.as_deref(), &r.content)
     } else {
@@ -128,7 +135,10 @@ pub fn severity(categories: &[String], event_id: Option<&str>, message: &str) ->
 fn has_failure_word(message: &str) -> bool {
     let lower = message.to_ascii_lowercase();
     let mut previous = "";
-    for word in lower.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()) {
+    for word in lower
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
         let failed = (word.starts_with("fail")
             && !word.starts_with("failover")
             && !word.starts_with("failback"))
@@ -226,34 +236,101 @@ mod tests {
 
     #[test]
     fn category_then_id_then_keywords() {
-        assert_eq!(severity(&cats(&["backup"]), None, "Finished DB Instance backup"), Level::Info);
-        assert_eq!(severity(&cats(&["failover"]), Some("RDS-EVENT-0049"), "A Multi-AZ failover has completed."), Level::Warning);
-        assert_eq!(severity(&cats(&["low storage"]), Some("RDS-EVENT-0007"), "Allocated storage has been exhausted."), Level::Critical);
-        assert_eq!(severity(&cats(&["notification"]), Some("RDS-EVENT-0152"), "DB cluster stop failed"), Level::Error);
-        assert_eq!(severity(&cats(&["notification"]), Some("RDS-EVENT-0087"), "DB instance stopped."), Level::Notice);
+        assert_eq!(
+            severity(&cats(&["backup"]), None, "Finished DB Instance backup"),
+            Level::Info
+        );
+        assert_eq!(
+            severity(
+                &cats(&["failover"]),
+                Some("RDS-EVENT-0049"),
+                "A Multi-AZ failover has completed."
+            ),
+            Level::Warning
+        );
+        assert_eq!(
+            severity(
+                &cats(&["low storage"]),
+                Some("RDS-EVENT-0007"),
+                "Allocated storage has been exhausted."
+            ),
+            Level::Critical
+        );
+        assert_eq!(
+            severity(
+                &cats(&["notification"]),
+                Some("RDS-EVENT-0152"),
+                "DB cluster stop failed"
+            ),
+            Level::Error
+        );
+        assert_eq!(
+            severity(
+                &cats(&["notification"]),
+                Some("RDS-EVENT-0087"),
+                "DB instance stopped."
+            ),
+            Level::Notice
+        );
         // Blue/green: 0245 is a failure inside an otherwise informational range.
-        assert_eq!(severity(&cats(&["creation"]), Some("RDS-EVENT-0244"), "Blue/green deployment tasks completed."), Level::Info);
-        assert_eq!(severity(&cats(&["failure"]), Some("RDS-EVENT-0245"), "x"), Level::Error);
+        assert_eq!(
+            severity(
+                &cats(&["creation"]),
+                Some("RDS-EVENT-0244"),
+                "Blue/green deployment tasks completed."
+            ),
+            Level::Info
+        );
+        assert_eq!(
+            severity(&cats(&["failure"]), Some("RDS-EVENT-0245"), "x"),
+            Level::Error
+        );
         // Keywords raise an otherwise informational event.
-        assert_eq!(severity(&cats(&["maintenance"]), None, "Patching was unable to complete"), Level::Error);
-        assert_eq!(severity(&cats(&["availability"]), None, "The database was shut down"), Level::Error);
-        assert_eq!(severity(&cats(&["failover"]), None, "Started cross-AZ failover"), Level::Warning);
+        assert_eq!(
+            severity(
+                &cats(&["maintenance"]),
+                None,
+                "Patching was unable to complete"
+            ),
+            Level::Error
+        );
+        assert_eq!(
+            severity(&cats(&["availability"]), None, "The database was shut down"),
+            Level::Error
+        );
+        assert_eq!(
+            severity(&cats(&["failover"]), None, "Started cross-AZ failover"),
+            Level::Warning
+        );
         // The most severe of several categories.
-        assert_eq!(severity(&cats(&["maintenance", "failure"]), None, "x"), Level::Error);
+        assert_eq!(
+            severity(&cats(&["maintenance", "failure"]), None, "x"),
+            Level::Error
+        );
         assert_eq!(severity(&[], None, "x"), Level::Info);
     }
 
     #[test]
     fn every_field_missing_still_gives_a_record() {
         let event: Map<String, Value> =
-            serde_json::from_str(r#"{"source":"aws.rds","detail-type":"RDS DB Instance Event"}"#).unwrap();
+            serde_json::from_str(r#"{"source":"aws.rds","detail-type":"RDS DB Instance Event"}"#)
+                .unwrap();
         let r = map_rds_event(&event, 42);
         assert_eq!(r.time, 42);
-        assert_eq!(r.content, r#"{"source":"aws.rds","detail-type":"RDS DB Instance Event"}"#);
-        assert_eq!(r.tags, vec![
-            ("detail_type".to_string(), "RDS DB Instance Event".to_string()),
-            ("level".to_string(), "info".to_string()),
-        ]);
+        assert_eq!(
+            r.content,
+            r#"{"source":"aws.rds","detail-type":"RDS DB Instance Event"}"#
+        );
+        assert_eq!(
+            r.tags,
+            vec![
+                (
+                    "detail_type".to_string(),
+                    "RDS DB Instance Event".to_string()
+                ),
+                ("level".to_string(), "info".to_string()),
+            ]
+        );
     }
 
     #[test]

@@ -94,12 +94,7 @@ pub fn parse_fraction(s: &str) -> (u32, usize, &str) {
     let n = b[1..].iter().take_while(|c| c.is_ascii_digit()).count();
     let mut ms = 0;
     for i in 0..3 {
-        ms = ms * 10
-            + if i < n {
-                (b[1 + i] - b'0') as u32
-            } else {
-                0
-            };
+        ms = ms * 10 + if i < n { (b[1 + i] - b'0') as u32 } else { 0 };
     }
     (ms, n, &s[1 + n..])
 }
@@ -142,7 +137,10 @@ mod tests {
     fn civil_dates_match_known_epochs() {
         assert_eq!(days_from_civil(1970, 1, 1), 0);
         assert_eq!(days_from_civil(2000, 3, 1), 11_017);
-        assert_eq!(epoch_ms(2023, 11, 14, 22, 13, 20, 0), Some(1_700_000_000_000));
+        assert_eq!(
+            epoch_ms(2023, 11, 14, 22, 13, 20, 0),
+            Some(1_700_000_000_000)
+        );
         assert_eq!(epoch_ms(1969, 12, 31, 23, 59, 59, 0), Some(-1000));
     }
 
@@ -157,8 +155,14 @@ mod tests {
 
     #[test]
     fn rfc3339_forms() {
-        assert_eq!(parse_rfc3339("2018-09-27T22:36:43.292Z"), Some(1_538_087_803_292));
-        assert_eq!(parse_rfc3339("2018-09-27T22:36:43Z"), Some(1_538_087_803_000));
+        assert_eq!(
+            parse_rfc3339("2018-09-27T22:36:43.292Z"),
+            Some(1_538_087_803_292)
+        );
+        assert_eq!(
+            parse_rfc3339("2018-09-27T22:36:43Z"),
+            Some(1_538_087_803_000)
+        );
         assert_eq!(
             parse_rfc3339("2018-09-28T00:36:43.292999+02:00"),
             Some(1_538_087_803_292)

@@ -18,7 +18,11 @@ use crate::runtime::{Mapper, Runtime, SandboxLimits};
 use crate::sink::{RecordSink, stdout::Stdout};
 
 #[derive(Debug, Parser)]
-#[command(name = "rds-forwarder", version, about = "Forward RDS logs and events to WhaTap")]
+#[command(
+    name = "rds-forwarder",
+    version,
+    about = "Forward RDS logs and events to WhaTap"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -121,7 +125,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
 /// Loads `--mapper PATH`, or the embedded default.
 async fn load_mapper(runtime: &Runtime, args: &MapperArgs) -> Result<Arc<Mapper>> {
     match &args.mapper {
-        None => Ok(runtime.load(embedded::DEFAULT_MAPPER, embedded::ORIGIN).await?),
+        None => Ok(runtime
+            .load(embedded::DEFAULT_MAPPER, embedded::ORIGIN)
+            .await?),
         Some(path) => {
             let bytes = std::fs::read(path)
                 .with_context(|| format!("{}: cannot read the mapper", path.display()))?;
@@ -159,7 +165,9 @@ async fn invoke(args: InvokeArgs) -> Result<ExitCode> {
                 continue;
             }
         };
-        let ran = runtime.run(&mapper, &event, &invocation, sink, budget).await;
+        let ran = runtime
+            .run(&mapper, &event, &invocation, sink, budget)
+            .await;
         sink = ran.sink;
         match ran.result {
             Ok(summary) => {

@@ -19,7 +19,11 @@ pub enum LoadError {
     CoreModule,
     #[error("a precompiled core module (.cwasm), not a precompiled component")]
     PrecompiledModule,
-    #[error("the component does not export {}/{}@… (it exports: {exports})", super::contract::PACKAGE, super::contract::EXPORT_INTERFACE)]
+    #[error(
+        "the component does not export {}/{}@… (it exports: {exports})",
+        super::contract::PACKAGE,
+        super::contract::EXPORT_INTERFACE
+    )]
     NotThisContract { exports: String },
     #[error(
         "the mapper was built for contract {}@{found}, but this host implements {}@{host} \

@@ -106,7 +106,12 @@ impl Runtime {
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let pre = RdsMapperPre::new(pre).map_err(|e| LoadError::Link(format!("{e:#}")))?;
-        let mut store = self.store(Box::new(crate::sink::Discard), 0, origin.to_owned(), Duration::from_secs(5));
+        let mut store = self.store(
+            Box::new(crate::sink::Discard),
+            0,
+            origin.to_owned(),
+            Duration::from_secs(5),
+        );
         let info = async {
             let instance = pre.instantiate_async(&mut store).await?;
             instance
@@ -117,7 +122,10 @@ impl Runtime {
         .await
         .map_err(|e| LoadError::Describe(format!("{e:#}")))?;
         let reported = semver::Version::parse(&info.contract).map_err(|_| {
-            LoadError::Describe(format!("contract version {:?} is not semver", info.contract))
+            LoadError::Describe(format!(
+                "contract version {:?} is not semver",
+                info.contract
+            ))
         })?;
         contract::check_version(&reported)?;
         Ok(Arc::new(Mapper {
@@ -158,7 +166,10 @@ impl Runtime {
             .memory_size(self.limits.memory_bytes)
             .trap_on_grow_failure(true)
             .build();
-        let mut store = Store::new(&self.engine, HostState::new(sink, limits, frozen_ms, mapper));
+        let mut store = Store::new(
+            &self.engine,
+            HostState::new(sink, limits, frozen_ms, mapper),
+        );
         store.limiter(|s| &mut s.limits);
         store.epoch_deadline_trap();
         store.set_epoch_deadline(ticks(budget));

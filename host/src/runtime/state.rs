@@ -22,7 +22,12 @@ pub struct HostState {
 }
 
 impl HostState {
-    pub fn new(sink: Box<dyn RecordSink>, limits: StoreLimits, frozen_ms: i64, mapper: String) -> Self {
+    pub fn new(
+        sink: Box<dyn RecordSink>,
+        limits: StoreLimits,
+        frozen_ms: i64,
+        mapper: String,
+    ) -> Self {
         let wasi = WasiCtx::builder()
             .allow_tcp(false)
             .allow_udp(false)

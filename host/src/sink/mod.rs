@@ -5,6 +5,7 @@
 
 pub mod stdout;
 
+use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -24,9 +25,15 @@ pub enum SinkError {
     Delivery(String),
 }
 
-pub trait RecordSink: Send {
+pub trait RecordSink: Send + Any {
     /// Delivers a batch; `Err` means the batch is not known to be delivered.
     fn send(&mut self, batch: Vec<LogRecord>) -> SinkFuture<'_>;
+}
+
+/// Recovers a [`Memory`] sink handed through the runtime (tests and benchmarks).
+pub fn into_memory(sink: Box<dyn RecordSink>) -> Option<Box<Memory>> {
+    let any: Box<dyn Any> = sink;
+    any.downcast().ok()
 }
 
 /// Accepts nothing: the sink of `describe()` calls, which must not send.

@@ -1,0 +1,167 @@
+//! The `rds-forwarder` binary as users and other checks run it.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::*;
+
+fn forwarder(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rds-forwarder"))
+        .args(args)
+        .output()
+        .expect("running rds-forwarder")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn invoke_prints_the_expected_json_lines() {
+    let event = fixtures().join("events/awslogs-postgresql.json");
+    let out = forwarder(&[
+        "invoke",
+        "--now-ms",
+        &NOW_MS.to_string(),
+        event.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = json_lines(&String::from_utf8_lossy(&out.stdout));
+    let expected = json_lines(
+        &std::fs::read_to_string(fixtures().join("expected/awslogs-postgresql.jsonl")).unwrap(),
+    );
+    assert_same_records("invoke awslogs-postgresql", &printed, &expected);
+    // The documented key order of a line.
+    let keys: Vec<&String> = printed[0].as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        ["category", "time", "tags", "fields", "content", "line"]
+    );
+}
+
+#[test]
+fn invoke_takes_several_files_in_order() {
+    let a = fixtures().join("events/rds-db-instance-event.failover.json");
+    let b = fixtures().join("events/awslogs-lambda-go-testdata.json");
+    let out = forwarder(&["invoke", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines = json_lines(&String::from_utf8_lossy(&out.stdout));
+    let categories: Vec<&str> = lines
+        .iter()
+        .map(|l| l["category"].as_str().unwrap())
+        .collect();
+    assert_eq!(categories, ["#RDS_EVENT", "#RDS_LOG", "#RDS_LOG"]);
+}
+
+#[test]
+fn every_bad_input_fails_with_one_line_naming_file_and_cause() {
+    for path in fixture_files("bad") {
+        let expected_path = path.with_extension("error");
+        let expected = std::fs::read_to_string(&expected_path)
+            .unwrap_or_else(|e| panic!("{}: {e}", expected_path.display()));
+        let out = forwarder(&["invoke", path.to_str().unwrap()]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{}: {err}", path.display());
+        assert!(out.stdout.is_empty(), "{}: printed records", path.display());
+        assert_eq!(
+            err,
+            format!("error: {}: {}\n", path.display(), expected.trim_end()),
+            "{}",
+            path.display()
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+#[test]
+fn a_bad_file_does_not_stop_the_good_ones() {
+    let bad = fixtures().join("bad/not-gzip.json");
+    let good = fixtures().join("events/rds-db-proxy-event.json");
+    let out = forwarder(&["invoke", bad.to_str().unwrap(), good.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json_lines(&String::from_utf8_lossy(&out.stdout)).len(), 1);
+    assert_eq!(stderr(&out).lines().count(), 1);
+}
+
+#[test]
+fn a_missing_event_file_is_named() {
+    let out = forwarder(&["invoke", "no-such-event.json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "error: no-such-event.json: cannot read the event: No such file or directory (os error 2)\n"
+    );
+}
+
+fn describe(mapper: Option<&Path>) -> Output {
+    match mapper {
+        None => forwarder(&["describe"]),
+        Some(p) => forwarder(&["describe", "--mapper", p.to_str().unwrap()]),
+    }
+}
+
+#[test]
+fn describe_the_embedded_mapper_and_the_same_one_from_a_file() {
+    let out = describe(None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(info["name"], "rds-mapper");
+    assert_eq!(info["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(info["contract"], "1.0.0");
+    assert_eq!(info["origin"], "embedded");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rds-mapper.wasm");
+    std::fs::write(&file, rds_forwarder::embedded::DEFAULT_MAPPER).unwrap();
+    let out = describe(Some(&file));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(info["name"], "rds-mapper");
+    assert_eq!(info["origin"], file.display().to_string());
+}
+
+#[test]
+fn describe_refuses_what_is_not_a_mapper_of_this_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, &[u8], &str); 4] = [
+        (
+            "text.wasm",
+            b"hello, not wasm",
+            "not a WebAssembly component: the file does not start with the wasm magic bytes",
+        ),
+        (
+            "core.wasm",
+            b"\0asm\x01\0\0\0",
+            "a core WebAssembly module, not a component: build the mapper with `--target wasm32-wasip2` (or wrap it with `wasm-tools component new`)",
+        ),
+        // The smallest valid component: it exports nothing.
+        (
+            "empty.wasm",
+            b"\0asm\x0d\0\x01\0",
+            "the component does not export whatap:rds-mapper/mapper@… (it exports: nothing)",
+        ),
+        (
+            "truncated.wasm",
+            &rds_forwarder::embedded::DEFAULT_MAPPER[..4096],
+            "invalid WebAssembly component: ",
+        ),
+    ];
+    for (name, bytes, message) in cases {
+        let file = dir.path().join(name);
+        std::fs::write(&file, bytes).unwrap();
+        let out = describe(Some(&file));
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{name}: {err}");
+        let prefix = format!(
+            "error: {}: cannot use it as a mapper: {message}",
+            file.display()
+        );
+        assert!(
+            err.starts_with(&prefix),
+            "{name}: got {err:?}, want prefix {prefix:?}"
+        );
+        assert_eq!(err.lines().count(), 1, "{name}: {err}");
+    }
+}

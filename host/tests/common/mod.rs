@@ -1,0 +1,171 @@
+//! Shared helpers of the end-to-end tests: fixture paths, running the embedded mapper in
+//! process, and the native mapping library, in one JSON shape.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rds_forwarder::embedded;
+use rds_forwarder::record_json;
+use rds_forwarder::runtime::bindings::{FieldValue, Invocation, LogRecord, Summary};
+use rds_forwarder::runtime::{RunError, Runtime, SandboxLimits};
+use rds_forwarder::sink::Memory;
+use serde_json::Value;
+
+/// The receive time every test passes, so records without a time of their own are stable.
+pub const NOW_MS: i64 = 1_700_000_000_000;
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
+}
+
+/// The `*.json` files of a fixtures subdirectory, sorted.
+pub fn fixture_files(dir: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(fixtures().join(dir))
+        .unwrap_or_else(|e| panic!("reading fixtures/{dir}: {e}"))
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no fixtures in fixtures/{dir}");
+    files
+}
+
+pub fn invocation(config: &[(&str, &str)]) -> Invocation {
+    Invocation {
+        request_id: "test".into(),
+        function_name: "rds-forwarder-test".into(),
+        deadline_ms: NOW_MS + 60_000,
+        received_ms: NOW_MS,
+        config: config
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    }
+}
+
+/// Runs one event through the embedded component, returning its records as JSON.
+pub async fn run_wasm(runtime: &Runtime, event: &[u8]) -> Result<(Summary, Vec<Value>), RunError> {
+    let mapper = runtime
+        .load(embedded::DEFAULT_MAPPER, embedded::ORIGIN)
+        .await
+        .expect("the embedded mapper loads");
+    let ran = runtime
+        .run(
+            &mapper,
+            event,
+            &invocation(&[]),
+            Box::new(Memory::default()),
+            Duration::from_secs(30),
+        )
+        .await;
+    let summary = ran.result?;
+    let sink = ran.sink;
+    // The sink is the Memory we passed in; read its records back through JSON.
+    let records = memory_records(sink);
+    Ok((summary, records))
+}
+
+fn memory_records(sink: Box<dyn rds_forwarder::sink::RecordSink>) -> Vec<Value> {
+    // Box<dyn RecordSink> cannot be downcast directly; Memory exposes its records via drain.
+    let sink: Box<Memory> = rds_forwarder::sink::into_memory(sink).expect("the sink is a Memory");
+    sink.records.iter().map(record_json::to_json).collect()
+}
+
+/// The same mapping compiled natively, in the same JSON shape.
+pub fn run_native(event: &[u8]) -> Result<(rds_mapper::Summary, Vec<Value>), rds_mapper::MapError> {
+    let mut out = rds_mapper::Collect::default();
+    let inv = rds_mapper::Invocation {
+        request_id: "test".into(),
+        function_name: "rds-forwarder-test".into(),
+        deadline_ms: NOW_MS + 60_000,
+        received_ms: NOW_MS,
+        config: Vec::new(),
+    };
+    let summary = rds_mapper::map_event(event, &inv, &mut out)?;
+    Ok((
+        summary,
+        out.records
+            .into_iter()
+            .map(|r| record_json::to_json(&to_wit(r)))
+            .collect(),
+    ))
+}
+
+pub fn to_wit(r: rds_mapper::Record) -> LogRecord {
+    LogRecord {
+        category: r.category,
+        time: r.time,
+        tags: r.tags,
+        fields: r
+            .fields
+            .into_iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    rds_mapper::FieldValue::Text(s) => FieldValue::Text(s),
+                    rds_mapper::FieldValue::Integer(i) => FieldValue::Integer(i),
+                    rds_mapper::FieldValue::Float(f) => FieldValue::Float(f),
+                    rds_mapper::FieldValue::Boolean(b) => FieldValue::Boolean(b),
+                };
+                (k, v)
+            })
+            .collect(),
+        content: r.content,
+        line: r.line,
+    }
+}
+
+pub fn runtime() -> Runtime {
+    Runtime::new(SandboxLimits::default()).expect("engine")
+}
+
+/// Parses JSON lines.
+pub fn json_lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect()
+}
+
+/// Reads the expected records of an event fixture (`fixtures/expected/NAME.jsonl`), or writes
+/// them when `UPDATE_EXPECT=1` (then review the diff before committing).
+pub fn expected_records(event: &Path, actual: &[Value]) -> Vec<Value> {
+    let name = event.file_stem().expect("file name").to_string_lossy();
+    let path = fixtures().join("expected").join(format!("{name}.jsonl"));
+    if std::env::var_os("UPDATE_EXPECT").is_some() {
+        let text: String = actual.iter().map(|v| format!("{v}\n")).collect();
+        std::fs::write(&path, text).expect("writing expected records");
+    }
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with UPDATE_EXPECT=1 to create it)",
+            path.display()
+        )
+    });
+    json_lines(&text)
+}
+
+/// Compares two record lists field by field, naming the first difference.
+pub fn assert_same_records(what: &str, actual: &[Value], expected: &[Value]) {
+    assert_eq!(actual.len(), expected.len(), "{what}: record count differs");
+    for (i, (a, e)) in actual.iter().zip(expected).enumerate() {
+        let (a, e) = (
+            a.as_object().expect("object"),
+            e.as_object().expect("object"),
+        );
+        let keys_a: Vec<&String> = a.keys().collect();
+        let keys_e: Vec<&String> = e.keys().collect();
+        assert_eq!(keys_a, keys_e, "{what}: record {i} has other keys");
+        for key in keys_e {
+            assert_eq!(a[key], e[key], "{what}: record {i} differs in {key:?}");
+            if let (Some(ma), Some(me)) = (a[key].as_object(), e[key].as_object()) {
+                // Order matters for tags and fields: WhaTap keeps insertion order.
+                assert_eq!(
+                    ma.keys().collect::<Vec<_>>(),
+                    me.keys().collect::<Vec<_>>(),
+                    "{what}: record {i} {key} order differs"
+                );
+            }
+        }
+    }
+}
