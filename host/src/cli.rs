@@ -12,10 +12,17 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
+use crate::collector::{Collector, Faults, PrintReport};
 use crate::embedded;
 use crate::runtime::bindings::Invocation;
 use crate::runtime::{Mapper, Runtime, SandboxLimits};
 use crate::sink::{RecordSink, stdout::Stdout};
+use crate::whatap::config::WhatapConfig;
+use crate::whatap::license::License;
+use crate::whatap::sink::WhatapSink;
+
+/// The agent name the CLI uses when WHATAP_ONAME is unset.
+const DEFAULT_ONAME: &str = "rds-forwarder";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -34,6 +41,23 @@ enum Command {
     Invoke(InvokeArgs),
     /// Print the mapper's name, version and contract version as JSON.
     Describe(MapperArgs),
+    /// Run a local WhaTap collector emulator that prints every record it receives.
+    Collector(CollectorArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct CollectorArgs {
+    /// Address to listen on, e.g. 127.0.0.1:6600 (port 0 picks a free one).
+    #[arg(long, value_name = "ADDR")]
+    listen: std::net::SocketAddr,
+    /// The project access key senders must use (or set WHATAP_LICENSE).
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "WHATAP_LICENSE",
+        hide_env_values = true
+    )]
+    license: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -47,6 +71,8 @@ struct MapperArgs {
 enum SinkKind {
     /// JSON lines on stdout.
     Stdout,
+    /// The WhaTap collector configured by the WHATAP_* environment variables.
+    Whatap,
 }
 
 #[derive(Debug, clap::Args)]
@@ -119,6 +145,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Invoke(args) => invoke(args).await,
+        Command::Collector(args) => collector(args).await,
     }
 }
 
@@ -145,6 +172,10 @@ async fn invoke(args: InvokeArgs) -> Result<ExitCode> {
     let mapper = load_mapper(&runtime, &args.mapper).await?;
     let mut sink: Box<dyn RecordSink> = match args.sink {
         SinkKind::Stdout => Box::new(Stdout),
+        SinkKind::Whatap => {
+            let config = WhatapConfig::from_env(DEFAULT_ONAME).context("the WhaTap sink")?;
+            Box::new(WhatapSink::new(config))
+        }
     };
     let budget = Duration::from_millis(args.timeout_ms);
     let mut failed = 0usize;
@@ -196,11 +227,28 @@ async fn invoke(args: InvokeArgs) -> Result<ExitCode> {
             }
         }
     }
+    sink.close().await;
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+async fn collector(args: CollectorArgs) -> Result<ExitCode> {
+    let license = License::parse(&args.license).context("--license")?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    eprintln!(
+        "collector listening on {addr} for project {}",
+        license.pcode
+    );
+    Collector::new(license, Faults::default())
+        .serve(listener, std::sync::Arc::new(PrintReport))
+        .await;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn file_name(path: &Path) -> String {

@@ -8,10 +8,14 @@
 //! - [`sink`]: where mapped records go (stdout, memory; the host side of `sink.send`).
 //! - [`record_json`]: the JSON line shape of a record.
 //! - [`embedded`]: the default mapper carried in the binary.
+//! - [`whatap`]: the WhaTap agent protocol and the TCP sink.
+//! - [`collector`]: a local WhaTap collector emulator (the far end for users and tests).
 //! - [`cli`]: the command line (`invoke`, `describe`).
 
 pub mod cli;
+pub mod collector;
 pub mod embedded;
 pub mod record_json;
 pub mod runtime;
 pub mod sink;
+pub mod whatap;

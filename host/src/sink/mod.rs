@@ -28,6 +28,11 @@ pub enum SinkError {
 pub trait RecordSink: Send + Any {
     /// Delivers a batch; `Err` means the batch is not known to be delivered.
     fn send(&mut self, batch: Vec<LogRecord>) -> SinkFuture<'_>;
+
+    /// Flushes and closes whatever the sink holds open (end of a run, or shutdown).
+    fn close(&mut self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async {})
+    }
 }
 
 /// Recovers a [`Memory`] sink handed through the runtime (tests and benchmarks).

@@ -1,0 +1,329 @@
+//! A local WhaTap collector emulator, written from the protocol spec: it answers the
+//! handshake, decodes HIDE / CYPHER / plain / one-way frames and (Zip)LogSinkPacks, checks
+//! tag hashes and session fields, and reports every record received. `rds-forwarder collector`
+//! prints them as the same JSON lines `invoke` prints; the tests use it as the far end, with
+//! faults injected.
+//!
+//! It shares only the sans-IO codec (`whatap::{codec, frame, pack, handshake}`) with the
+//! sender, never the sender's session or connection logic.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::runtime::bindings::LogRecord;
+use crate::whatap::codec::DecodeError;
+use crate::whatap::connection::now_ms;
+use crate::whatap::encode::log_record;
+use crate::whatap::frame::{CODE_TIME_SYNC, Frame, NETSRC_ONEWAY, OneWayFrame};
+use crate::whatap::handshake::{SessionKeys, read_hello, reply_frame};
+use crate::whatap::license::License;
+use crate::whatap::pack::{LogSinkPack, Pack, tag_hash_ok};
+
+/// Misbehaviour to inject, for fault tests.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Accept connections but never answer the hello.
+    pub stall_handshake: bool,
+    /// Answer the hello with bytes that are not an encrypted key reply.
+    pub garbage_handshake: bool,
+    /// Drop the connection (without reading it) on this many-th data frame, counted across
+    /// connections; once.
+    pub drop_at_data_frame: Option<usize>,
+    /// Read everything but never answer TIME_SYNC.
+    pub ignore_time_sync: bool,
+}
+
+/// One record as received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub record: LogRecord,
+    pub peer: SocketAddr,
+    pub oname: Option<String>,
+    pub transport: &'static str,
+}
+
+/// Where received records and problems go.
+pub trait Report: Send + Sync + 'static {
+    fn record(&self, received: Received);
+    fn problem(&self, peer: SocketAddr, problem: String);
+}
+
+/// What the collector saw, shared between its connection tasks.
+pub struct Collector {
+    license: License,
+    faults: Faults,
+    data_frames: AtomicUsize,
+    dropped: AtomicUsize,
+    pub connections: AtomicUsize,
+}
+
+impl Collector {
+    pub fn new(license: License, faults: Faults) -> Arc<Collector> {
+        Arc::new(Collector {
+            license,
+            faults,
+            data_frames: AtomicUsize::new(0),
+            dropped: AtomicUsize::new(0),
+            connections: AtomicUsize::new(0),
+        })
+    }
+
+    /// Accepts connections until the task is dropped.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, report: Arc<dyn Report>) {
+        loop {
+            let Ok((stream, peer)) = listener.accept().await else {
+                continue;
+            };
+            self.connections.fetch_add(1, Ordering::SeqCst);
+            let me = self.clone();
+            let report = report.clone();
+            tokio::spawn(async move {
+                if let Err(problem) = me.connection(stream, peer, &*report).await {
+                    report.problem(peer, problem);
+                }
+            });
+        }
+    }
+
+    async fn connection(
+        &self,
+        mut stream: TcpStream,
+        peer: SocketAddr,
+        report: &dyn Report,
+    ) -> Result<(), String> {
+        let mut buf = Vec::with_capacity(1 << 16);
+        if !fill(&mut stream, &mut buf, 1).await? {
+            return Ok(());
+        }
+        if buf[0] == NETSRC_ONEWAY {
+            return self.one_way(stream, buf, peer, report).await;
+        }
+        let Some(hello) = next_frame(&mut stream, &mut buf).await? else {
+            return Ok(());
+        };
+        if self.faults.stall_handshake {
+            // Keep the socket open and silent until the sender gives up.
+            let mut sink = [0u8; 1024];
+            while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+            return Ok(());
+        }
+        let h = read_hello(&self.license, &hello).map_err(|e| format!("refused the hello: {e}"))?;
+        if self.faults.garbage_handshake {
+            let garbage = Frame {
+                payload: vec![0x5a; 29],
+                ..hello.clone()
+            };
+            let _ = stream.write_all(&garbage.encode()).await;
+            return Ok(());
+        }
+        let keys = new_keys(peer.ip());
+        let reply = reply_frame(&self.license, &hello, &keys, h.level, 0x03);
+        stream
+            .write_all(&reply.encode())
+            .await
+            .map_err(|e| e.to_string())?;
+        while let Some(frame) = next_frame(&mut stream, &mut buf).await? {
+            if (frame.pcode, frame.oid) != (hello.pcode, hello.oid) {
+                return Err(format!(
+                    "frame for pcode {} oid {} on a session of pcode {} oid {}",
+                    frame.pcode, frame.oid, hello.pcode, hello.oid
+                ));
+            }
+            if frame.transfer_key != keys.transfer_key {
+                return Err("frame with a stale transfer key".into());
+            }
+            if frame.code == CODE_TIME_SYNC {
+                if self.faults.ignore_time_sync {
+                    continue;
+                }
+                let agent = frame
+                    .payload
+                    .get(..8)
+                    .and_then(|b| b.try_into().ok())
+                    .map(i64::from_be_bytes)
+                    .unwrap_or(0);
+                let mut payload = agent.to_be_bytes().to_vec();
+                payload.extend_from_slice(&now_ms().to_be_bytes());
+                let answer = Frame {
+                    src: 0x03,
+                    code: CODE_TIME_SYNC,
+                    payload,
+                    ..frame
+                };
+                stream
+                    .write_all(&answer.encode())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                continue;
+            }
+            if self.should_drop() {
+                return Ok(());
+            }
+            let bytes = keys
+                .open(&frame)
+                .ok_or_else(|| format!("frame code 0x{:02x} cannot be opened", frame.code))?;
+            for pack in decode_packs(&bytes).map_err(|e| format!("bad pack: {e}"))? {
+                report.record(Received {
+                    record: log_record(&pack),
+                    peer,
+                    oname: Some(h.oname.clone()),
+                    transport: "secure",
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn one_way(
+        &self,
+        mut stream: TcpStream,
+        mut buf: Vec<u8>,
+        peer: SocketAddr,
+        report: &dyn Report,
+    ) -> Result<(), String> {
+        loop {
+            match OneWayFrame::parse(&buf).map_err(|e| format!("bad one-way frame: {e}"))? {
+                Some((frame, used)) => {
+                    buf.drain(..used);
+                    if frame.pcode != self.license.pcode
+                        || frame.license_hash != self.license.hash()
+                    {
+                        return Err("one-way frame with another license".into());
+                    }
+                    if self.should_drop() {
+                        return Ok(());
+                    }
+                    for pack in
+                        decode_packs(&frame.payload).map_err(|e| format!("bad pack: {e}"))?
+                    {
+                        report.record(Received {
+                            record: log_record(&pack),
+                            peer,
+                            oname: None,
+                            transport: "oneway",
+                        });
+                    }
+                }
+                None => {
+                    let want = buf.len() + 1;
+                    if !fill(&mut stream, &mut buf, want).await? {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+
+    fn should_drop(&self) -> bool {
+        let n = self.data_frames.fetch_add(1, Ordering::SeqCst) + 1;
+        match self.faults.drop_at_data_frame {
+            Some(at) if n >= at => self.dropped.fetch_add(1, Ordering::SeqCst) == 0,
+            _ => false,
+        }
+    }
+}
+
+fn new_keys(peer: IpAddr) -> SessionKeys {
+    let mut random = [0u8; 24];
+    // Without randomness the emulator still works; the keys are just predictable.
+    let _ = getrandom::fill(&mut random);
+    let int = |b: &[u8]| i32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    SessionKeys {
+        transfer_key: int(&random[0..4]) | 1,
+        secure_key: random[4..20].to_vec(),
+        hide_key: int(&random[20..24]),
+        public_ip: match peer {
+            IpAddr::V4(v4) => i32::from_be_bytes(v4.octets()),
+            IpAddr::V6(_) => 0,
+        },
+    }
+}
+
+/// The LogSinkPacks in a pack's bytes (a ZipPack holds several), with tag hashes checked.
+pub fn decode_packs(bytes: &[u8]) -> Result<Vec<LogSinkPack>, DecodeError> {
+    let packs = match Pack::parse(bytes)? {
+        Pack::LogSink(p) => vec![p],
+        Pack::Zip(z) => z.unpack()?,
+    };
+    for p in &packs {
+        if !tag_hash_ok(p) {
+            return Err(DecodeError::invalid(
+                "tag hash",
+                format!("{} does not match the tags", p.tag_hash),
+            ));
+        }
+    }
+    Ok(packs)
+}
+
+/// Reads until `buf` holds at least `want` bytes; false at a clean end of stream.
+async fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>, want: usize) -> Result<bool, String> {
+    let mut chunk = [0u8; 16384];
+    while buf.len() < want {
+        match stream.read(&mut chunk).await {
+            Ok(0) => return Ok(false),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) => return Err(format!("read failed: {e}")),
+        }
+    }
+    Ok(true)
+}
+
+async fn next_frame(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Option<Frame>, String> {
+    loop {
+        match Frame::parse(buf).map_err(|e| format!("bad frame: {e}"))? {
+            Some((frame, used)) => {
+                buf.drain(..used);
+                return Ok(Some(frame));
+            }
+            None => {
+                let want = buf.len() + 1;
+                if !fill(stream, buf, want).await? {
+                    return Ok(None);
+                }
+            }
+        }
+    }
+}
+
+/// Prints records as JSON lines on stdout and problems on stderr: the CLI's report.
+pub struct PrintReport;
+
+impl Report for PrintReport {
+    fn record(&self, received: Received) {
+        use std::io::Write;
+        let line = crate::record_json::to_json(&received.record);
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }
+
+    fn problem(&self, peer: SocketAddr, problem: String) {
+        eprintln!("collector: {peer}: {problem}");
+    }
+}
+
+/// Keeps everything in memory; for tests.
+#[derive(Default)]
+pub struct MemoryReport {
+    pub records: std::sync::Mutex<Vec<Received>>,
+    pub problems: std::sync::Mutex<Vec<String>>,
+}
+
+impl Report for MemoryReport {
+    fn record(&self, received: Received) {
+        if let Ok(mut r) = self.records.lock() {
+            r.push(received);
+        }
+    }
+
+    fn problem(&self, peer: SocketAddr, problem: String) {
+        if let Ok(mut p) = self.problems.lock() {
+            p.push(format!("{peer}: {problem}"));
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! Log records to ZipPacks, within WhaTap's limits: at most 64 KiB of records per ZipPack
+//! (`logsink_max_buffer_size`) and never a frame payload over 5 MiB (`net_send_max_bytes`).
+
+use thiserror::Error;
+
+use super::pack::{Header, LogSinkPack, ZipPack};
+use super::value::Value;
+use crate::runtime::bindings::{FieldValue, LogRecord};
+
+/// Bytes of serialized records per ZipPack.
+pub const MAX_ZIP_RECORDS: usize = 64 << 10;
+/// Largest frame payload WhaTap accepts without an overflow event.
+pub const MAX_PAYLOAD: usize = 5 << 20;
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum EncodeError {
+    #[error(
+        "record {index} ({bytes} bytes encoded) does not fit WhaTap's {MAX_PAYLOAD}-byte frame \
+         limit; the mapper must truncate or split it"
+    )]
+    TooLarge { index: usize, bytes: usize },
+}
+
+/// The record as a LogSinkPack; pcode and oid stay 0 inside a ZipPack (the outer pack has them).
+pub fn log_sink_pack(r: &LogRecord) -> LogSinkPack {
+    LogSinkPack {
+        header: Header {
+            time: r.time,
+            ..Header::default()
+        },
+        category: r.category.clone(),
+        tag_hash: 0,
+        tags: r
+            .tags
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::Text(v.clone())))
+            .collect(),
+        line: r.line,
+        content: r.content.clone(),
+        fields: r
+            .fields
+            .iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    FieldValue::Text(s) => Value::Text(s.clone()),
+                    FieldValue::Integer(i) => Value::Decimal(*i),
+                    FieldValue::Float(f) => Value::Double(*f),
+                    FieldValue::Boolean(b) => Value::Bool(*b),
+                };
+                (k.clone(), v)
+            })
+            .collect(),
+    }
+}
+
+/// The inverse of [`log_sink_pack`], as the collector emulator reports what it received.
+pub fn log_record(p: &LogSinkPack) -> LogRecord {
+    let text = |v: &Value| match v {
+        Value::Text(s) => s.clone(),
+        Value::Decimal(i) => i.to_string(),
+        Value::Double(f) => f.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Null => String::new(),
+    };
+    LogRecord {
+        category: p.category.clone(),
+        time: p.header.time,
+        tags: p.tags.iter().map(|(k, v)| (k.clone(), text(v))).collect(),
+        fields: p
+            .fields
+            .iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    Value::Text(s) => FieldValue::Text(s.clone()),
+                    Value::Decimal(i) => FieldValue::Integer(*i),
+                    Value::Double(f) => FieldValue::Float(*f),
+                    Value::Bool(b) => FieldValue::Boolean(*b),
+                    Value::Null => FieldValue::Text(String::new()),
+                };
+                (k.clone(), v)
+            })
+            .collect(),
+        content: p.content.clone(),
+        line: p.line,
+    }
+}
+
+/// One ZipPack, serialized, and how many records it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedPack {
+    pub bytes: Vec<u8>,
+    pub records: usize,
+}
+
+/// Groups records into ZipPacks of at most [`MAX_ZIP_RECORDS`] bytes of records each (a
+/// single larger record gets a ZipPack of its own).
+pub fn zip_packs(records: &[LogRecord], header: Header) -> Result<Vec<EncodedPack>, EncodeError> {
+    let mut out = Vec::new();
+    let mut buf: Vec<u8> = Vec::with_capacity(MAX_ZIP_RECORDS);
+    let mut count = 0usize;
+    let mut first_index = 0usize;
+    let mut flush =
+        |buf: &mut Vec<u8>, count: &mut usize, first: usize| -> Result<(), EncodeError> {
+            if *count == 0 {
+                return Ok(());
+            }
+            let bytes = ZipPack::new(header, *count, std::mem::take(buf)).to_bytes();
+            if bytes.len() > MAX_PAYLOAD {
+                return Err(EncodeError::TooLarge {
+                    index: first,
+                    bytes: bytes.len(),
+                });
+            }
+            out.push(EncodedPack {
+                bytes,
+                records: *count,
+            });
+            *count = 0;
+            Ok(())
+        };
+    for (i, r) in records.iter().enumerate() {
+        let pack = log_sink_pack(r).to_bytes();
+        if count > 0 && buf.len() + pack.len() > MAX_ZIP_RECORDS {
+            flush(&mut buf, &mut count, first_index)?;
+        }
+        if count == 0 {
+            first_index = i;
+        }
+        buf.extend_from_slice(&pack);
+        count += 1;
+    }
+    flush(&mut buf, &mut count, first_index)?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::pack::Pack;
+    use super::*;
+
+    fn record(i: usize, content: String) -> LogRecord {
+        LogRecord {
+            category: "#RDS_LOG".into(),
+            time: 1_700_000_000_000 + i as i64,
+            tags: vec![("logGroup".into(), "/aws/rds/instance/db/error".into())],
+            fields: vec![
+                ("n".into(), FieldValue::Integer(i as i64)),
+                ("f".into(), FieldValue::Float(0.5)),
+                ("b".into(), FieldValue::Boolean(true)),
+                ("t".into(), FieldValue::Text("x".into())),
+            ],
+            content,
+            line: i as i64,
+        }
+    }
+
+    #[test]
+    fn batches_respect_the_zip_limit_and_round_trip() {
+        let records: Vec<LogRecord> = (0..3000)
+            .map(|i| record(i, format!("line {i} {}", "x".repeat(i % 200))))
+            .collect();
+        let header = Header {
+            pcode: 12345,
+            oid: 7,
+            okind: 0,
+            onode: 0,
+            time: 1,
+        };
+        let packs = zip_packs(&records, header).unwrap();
+        assert!(packs.len() > 1);
+        let mut back = Vec::new();
+        for p in &packs {
+            let Pack::Zip(z) = Pack::parse(&p.bytes).unwrap() else {
+                panic!("not a zip pack")
+            };
+            let inner = z.unpack().unwrap();
+            assert_eq!(inner.len(), p.records);
+            let raw: usize = inner.iter().map(|r| r.to_bytes().len()).sum();
+            assert!(raw <= MAX_ZIP_RECORDS, "{raw}");
+            back.extend(inner.iter().map(|p| {
+                assert_eq!((p.header.pcode, p.header.oid), (12345, 7));
+                log_record(p)
+            }));
+        }
+        assert_eq!(back, records);
+    }
+
+    #[test]
+    fn an_oversized_record_is_an_error_naming_it() {
+        // Incompressible content over 5 MiB.
+        let mut x: u64 = 1;
+        let noise: String = (0..(6 << 20))
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (b'!' + (x % 90) as u8) as char
+            })
+            .collect();
+        let records = vec![record(0, "small".into()), record(1, noise)];
+        let err = zip_packs(&records, Header::default()).unwrap_err();
+        assert!(
+            matches!(err, EncodeError::TooLarge { index: 1, .. }),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,481 @@
+//! Packs: `LogSinkPack` (one log record) and `ZipPack` (a batch of them, gzip'd when it is
+//! worth it). Encoding is deterministic so the protocol's hex vectors can be checked byte for
+//! byte; decoding is what the collector emulator uses.
+
+use std::io::{Read, Write};
+
+use flate2::Compression;
+use flate2::read::GzDecoder;
+use flate2::write::GzEncoder;
+
+use super::codec::{DecodeError, Reader, Writer};
+use super::hash::hash64;
+use super::value::{Value, read_map, write_map};
+
+pub const LOGSINK: i16 = 0x170a;
+pub const ZIP: i16 = 0x170b;
+pub const LOGSINK_ZIP: i16 = 0x170d;
+
+/// ZipPack status byte values.
+pub const STATUS_RAW: u8 = 0;
+pub const STATUS_GZIP: u8 = 1;
+/// Records shorter than this stay uncompressed (`logsink_zip_min_size`).
+pub const ZIP_MIN_SIZE: usize = 100;
+/// Bounds what an inflated ZipPack may grow to in the collector (a hostile or broken sender).
+pub const MAX_INFLATED: usize = 64 << 20;
+
+/// The header every pack starts with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Header {
+    pub pcode: i64,
+    pub oid: i32,
+    pub okind: i32,
+    pub onode: i32,
+    pub time: i64,
+}
+
+impl Header {
+    fn write(&self, w: &mut Writer) {
+        if self.okind == 0 && self.onode == 0 {
+            w.decimal(self.pcode).int(self.oid).long(self.time);
+        } else {
+            w.byte(9)
+                .decimal(self.pcode)
+                .int(self.oid)
+                .int(self.okind)
+                .int(self.onode)
+                .long(self.time);
+        }
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Header, DecodeError> {
+        // A first byte ≤ 8 is the pcode decimal's own length: the short form.
+        let first = *r
+            .remaining()
+            .first()
+            .ok_or(DecodeError::Incomplete("a pack header"))?;
+        if first <= 8 {
+            Ok(Header {
+                pcode: r.decimal()?,
+                oid: r.int()?,
+                okind: 0,
+                onode: 0,
+                time: r.long()?,
+            })
+        } else {
+            let version = r.byte()?;
+            if version != 9 {
+                return Err(DecodeError::invalid(
+                    "pack header",
+                    format!("version {version}"),
+                ));
+            }
+            Ok(Header {
+                pcode: r.decimal()?,
+                oid: r.int()?,
+                okind: r.int()?,
+                onode: r.int()?,
+                time: r.long()?,
+            })
+        }
+    }
+}
+
+/// One log record on the wire.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogSinkPack {
+    pub header: Header,
+    pub category: String,
+    /// The legacy Hash64 of the encoded tag map; 0 for no tags.
+    pub tag_hash: i64,
+    pub tags: Vec<(String, Value)>,
+    pub line: i64,
+    pub content: String,
+    pub fields: Vec<(String, Value)>,
+}
+
+fn encode_map(entries: &[(String, Value)]) -> Vec<u8> {
+    let mut w = Writer::with_capacity(16 + entries.len() * 24);
+    write_map(&mut w, entries.iter().map(|(k, v)| (k.as_str(), v.clone())));
+    w.into_bytes()
+}
+
+impl LogSinkPack {
+    /// Serializes the pack with its type code (`ToBytesPack`). The tag hash is computed from
+    /// the tags as encoded, so it can never be stale.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::with_capacity(64 + self.content.len());
+        self.write(&mut w);
+        w.into_bytes()
+    }
+
+    pub fn write(&self, w: &mut Writer) {
+        let tags = encode_map(&self.tags);
+        let tag_hash = if self.tags.is_empty() {
+            0
+        } else {
+            hash64(&tags)
+        };
+        w.short(LOGSINK);
+        self.header.write(w);
+        w.byte(0)
+            .text(&self.category)
+            .decimal(tag_hash)
+            .bytes(&tags);
+        w.decimal(self.line).text(&self.content);
+        w.bool(!self.fields.is_empty());
+        if !self.fields.is_empty() {
+            w.bytes(&encode_map(&self.fields));
+        }
+    }
+
+    /// Reads the body after the type code. Checks the tag hash against the tags.
+    fn read_body(r: &mut Reader<'_>) -> Result<LogSinkPack, DecodeError> {
+        let header = Header::read(r)?;
+        let _version = r.byte()?;
+        let category = r.text()?.to_owned();
+        let tag_hash = r.decimal()?;
+        let tags = read_map(r)?;
+        let line = r.decimal()?;
+        let content = r.text()?.to_owned();
+        let fields = if r.bool()? { read_map(r)? } else { Vec::new() };
+        Ok(LogSinkPack {
+            header,
+            category,
+            tag_hash,
+            tags,
+            line,
+            content,
+            fields,
+        })
+    }
+}
+
+/// A batch of LogSinkPacks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZipPack {
+    pub header: Header,
+    pub status: u8,
+    pub record_count: i64,
+    /// Concatenated inner packs (type code + body each), compressed when `status` is 1.
+    pub records: Vec<u8>,
+}
+
+impl ZipPack {
+    /// Packs already-serialized LogSinkPacks, gzip'ing them when they reach `ZIP_MIN_SIZE`.
+    pub fn new(header: Header, record_count: usize, records: Vec<u8>) -> ZipPack {
+        if records.len() < ZIP_MIN_SIZE {
+            return ZipPack {
+                header,
+                status: STATUS_RAW,
+                record_count: record_count as i64,
+                records,
+            };
+        }
+        let mut gz = GzEncoder::new(Vec::with_capacity(records.len() / 4), Compression::fast());
+        // Writing into a Vec cannot fail.
+        let _ = gz.write_all(&records);
+        ZipPack {
+            header,
+            status: STATUS_GZIP,
+            record_count: record_count as i64,
+            records: gz.finish().unwrap_or_default(),
+        }
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::with_capacity(32 + self.records.len());
+        w.short(ZIP);
+        self.header.write(&mut w);
+        w.byte(self.status)
+            .decimal(self.record_count)
+            .blob(&self.records);
+        w.into_bytes()
+    }
+
+    fn read_body(r: &mut Reader<'_>) -> Result<ZipPack, DecodeError> {
+        Ok(ZipPack {
+            header: Header::read(r)?,
+            status: r.byte()?,
+            record_count: r.decimal()?,
+            records: r.blob()?.to_vec(),
+        })
+    }
+
+    /// The inner records, inflated, with the outer pcode/oid/okind/onode copied into each
+    /// (each keeps its own time), as WhaTap's receiver does.
+    pub fn unpack(&self) -> Result<Vec<LogSinkPack>, DecodeError> {
+        let raw = match self.status {
+            STATUS_RAW => self.records.clone(),
+            STATUS_GZIP => {
+                let mut out = Vec::new();
+                GzDecoder::new(&self.records[..])
+                    .take(MAX_INFLATED as u64 + 1)
+                    .read_to_end(&mut out)
+                    .map_err(|e| DecodeError::invalid("zip pack", format!("gzip: {e}")))?;
+                if out.len() > MAX_INFLATED {
+                    return Err(DecodeError::invalid("zip pack", "inflates past 64 MiB"));
+                }
+                out
+            }
+            s => return Err(DecodeError::invalid("zip pack", format!("status {s}"))),
+        };
+        let mut r = Reader::new(&raw);
+        let mut packs = Vec::new();
+        while !r.remaining().is_empty() {
+            match Pack::read(&mut r)? {
+                Pack::LogSink(mut p) => {
+                    p.header = Header {
+                        time: p.header.time,
+                        ..self.header
+                    };
+                    packs.push(p);
+                }
+                Pack::Zip(_) => {
+                    return Err(DecodeError::invalid(
+                        "zip pack",
+                        "a zip pack inside a zip pack",
+                    ));
+                }
+            }
+        }
+        if packs.len() as i64 != self.record_count {
+            return Err(DecodeError::invalid(
+                "zip pack",
+                format!("says {} records, holds {}", self.record_count, packs.len()),
+            ));
+        }
+        Ok(packs)
+    }
+}
+
+/// Any pack this protocol implementation knows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pack {
+    LogSink(LogSinkPack),
+    Zip(ZipPack),
+}
+
+impl Pack {
+    /// Reads a type code and the pack after it.
+    pub fn read(r: &mut Reader<'_>) -> Result<Pack, DecodeError> {
+        match r.short()? {
+            LOGSINK => Ok(Pack::LogSink(LogSinkPack::read_body(r)?)),
+            ZIP | LOGSINK_ZIP => Ok(Pack::Zip(ZipPack::read_body(r)?)),
+            t => Err(DecodeError::invalid(
+                "pack",
+                format!("type 0x{:04x} is not a log pack", t as u16),
+            )),
+        }
+    }
+
+    pub fn parse(bytes: &[u8]) -> Result<Pack, DecodeError> {
+        Pack::read(&mut Reader::new(bytes))
+    }
+}
+
+/// Whether a pack's tag hash matches its tags, as a receiver checks it.
+pub fn tag_hash_ok(p: &LogSinkPack) -> bool {
+    let expected = if p.tags.is_empty() {
+        0
+    } else {
+        hash64(&encode_map(&p.tags))
+    };
+    p.tag_hash == expected
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::super::codec::{hex, unhex};
+    use super::*;
+
+    const OID: i32 = 0x6bbf965c;
+    const T: i64 = 1_700_000_000_000;
+
+    pub(crate) fn pack_a(pcode: i64, oid: i32) -> LogSinkPack {
+        LogSinkPack {
+            header: Header {
+                pcode,
+                oid,
+                okind: 0,
+                onode: 0,
+                time: T,
+            },
+            category: "AppLog".into(),
+            tag_hash: 0,
+            tags: vec![("oname".into(), Value::Text("test-agent".into()))],
+            line: 0,
+            content: "hello".into(),
+            fields: vec![],
+        }
+    }
+
+    #[test]
+    fn v1_log_sink_pack_a() {
+        let want = "170a 023039 6bbf965c 0000018bcfe56800 00 064170704c6f67 08 00ffffff7ce5906a \
+                    50 0101 056f6e616d65 32 0a746573742d6167656e74 00 0568656c6c6f 00";
+        let bytes = pack_a(12345, OID).to_bytes();
+        assert_eq!(hex(&bytes), hex(&unhex(want)));
+        assert_eq!(bytes.len(), 63);
+        let Pack::LogSink(back) = Pack::parse(&bytes).unwrap() else {
+            panic!("not a LogSinkPack")
+        };
+        assert_eq!(back.tag_hash, 72057591838380138);
+        assert!(tag_hash_ok(&back));
+        assert_eq!(
+            LogSinkPack {
+                tag_hash: 0,
+                ..back
+            },
+            pack_a(12345, OID)
+        );
+    }
+
+    #[test]
+    fn v2_log_sink_pack_b() {
+        let p = LogSinkPack {
+            header: Header {
+                pcode: 12345,
+                oid: OID,
+                okind: super::super::hash::hash32(b"kind"),
+                onode: super::super::hash::hash32(b"node"),
+                time: 0x0000018bcfe5687b,
+            },
+            category: "#RDS_LOG".into(),
+            tag_hash: 0,
+            tags: vec![
+                ("host".into(), Value::Text("db-1".into())),
+                ("n".into(), Value::Decimal(300)),
+                ("b".into(), Value::Bool(true)),
+            ],
+            line: 42,
+            content: "slow query".into(),
+            fields: vec![
+                ("@txid".into(), Value::Text("123".into())),
+                ("d".into(), Value::Double(1.5)),
+            ],
+        };
+        let want = "170a 09 023039 6bbf965c 3bc4bcd9 857fe845 0000018bcfe5687b 00 08235244535f4c4f47 \
+                    08 00ff0000643e8525 50 0103 04686f7374 32 0464622d31 016e 14 02012c 0162 0a 01 \
+                    012a 0a736c6f77207175657279 01 50 0102 054074786964 32 03313233 0164 28 3ff8000000000000";
+        let bytes = p.to_bytes();
+        assert_eq!(hex(&bytes), hex(&unhex(want)));
+        assert_eq!(bytes.len(), 108);
+        let Pack::LogSink(back) = Pack::parse(&bytes).unwrap() else {
+            panic!()
+        };
+        assert!(tag_hash_ok(&back));
+        assert_eq!(
+            LogSinkPack {
+                tag_hash: 0,
+                ..back
+            },
+            p
+        );
+    }
+
+    #[test]
+    fn v3_empty_log_sink_pack() {
+        let p = LogSinkPack {
+            header: Header {
+                pcode: 5,
+                oid: 0,
+                okind: 0,
+                onode: 0,
+                time: 1,
+            },
+            category: String::new(),
+            tag_hash: 0,
+            tags: vec![],
+            line: 0,
+            content: String::new(),
+            fields: vec![],
+        };
+        assert_eq!(
+            hex(&p.to_bytes()),
+            hex(&unhex(
+                "170a 0105 00000000 0000000000000001 00 00 00 5000 00 00 00"
+            ))
+        );
+        let Pack::LogSink(back) = Pack::parse(&p.to_bytes()).unwrap() else {
+            panic!()
+        };
+        assert_eq!(back, p);
+    }
+
+    #[test]
+    fn v4_zip_pack() {
+        let inner = pack_a(0, 0).to_bytes();
+        let z = ZipPack::new(
+            Header {
+                pcode: 12345,
+                oid: OID,
+                okind: 0,
+                onode: 0,
+                time: 0x0000018bcfe569f4,
+            },
+            1,
+            inner,
+        );
+        let want = "170b 023039 6bbf965c 0000018bcfe569f4 00 0101 3d \
+                    170a 00 00000000 0000018bcfe56800 00 064170704c6f67 08 00ffffff7ce5906a \
+                    50 0101 056f6e616d65 32 0a746573742d6167656e74 00 0568656c6c6f 00";
+        let bytes = z.to_bytes();
+        assert_eq!(hex(&bytes), hex(&unhex(want)));
+        assert_eq!(bytes.len(), 82);
+        let Pack::Zip(back) = Pack::parse(&bytes).unwrap() else {
+            panic!()
+        };
+        let records = back.unpack().unwrap();
+        assert_eq!(records.len(), 1);
+        // The outer pcode/oid flow into the record; its own time stays.
+        assert_eq!(
+            records[0].header,
+            Header {
+                pcode: 12345,
+                oid: OID,
+                okind: 0,
+                onode: 0,
+                time: T
+            }
+        );
+    }
+
+    #[test]
+    fn large_batches_are_gzipped_and_come_back() {
+        let mut records = Vec::new();
+        for _ in 0..50 {
+            records.extend(pack_a(0, 0).to_bytes());
+        }
+        let z = ZipPack::new(
+            Header {
+                pcode: 1,
+                oid: 2,
+                ..Header::default()
+            },
+            50,
+            records,
+        );
+        assert_eq!(z.status, STATUS_GZIP);
+        assert!(z.records.len() < 50 * 63 / 4);
+        let Pack::Zip(back) = Pack::parse(&z.to_bytes()).unwrap() else {
+            panic!()
+        };
+        assert_eq!(back.unpack().unwrap().len(), 50);
+    }
+
+    #[test]
+    fn a_wrong_record_count_or_truncation_is_an_error() {
+        let z = ZipPack::new(Header::default(), 2, pack_a(0, 0).to_bytes());
+        assert!(
+            z.unpack()
+                .unwrap_err()
+                .to_string()
+                .contains("says 2 records, holds 1")
+        );
+        let bytes = pack_a(1, 1).to_bytes();
+        for cut in 0..bytes.len() {
+            assert!(Pack::parse(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! WhaTap `Value`s: a type code byte, then the value. Only the types a log record uses are
+//! written; the reader accepts the others it may meet and keeps them as text.
+
+use super::codec::{DecodeError, Reader, Writer};
+
+pub const NULL: u8 = 0;
+pub const BOOLEAN: u8 = 10;
+pub const DECIMAL: u8 = 20;
+pub const DECIMAL_INT: u8 = 21;
+pub const DECIMAL_LONG: u8 = 22;
+pub const FLOAT: u8 = 30;
+pub const DOUBLE: u8 = 40;
+pub const TEXT: u8 = 50;
+pub const MAP: u8 = 80;
+
+/// A value as it appears in a tag or field map.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Decimal(i64),
+    Double(f64),
+    Text(String),
+}
+
+impl Value {
+    pub fn write(&self, w: &mut Writer) {
+        match self {
+            Value::Null => {
+                w.byte(NULL);
+            }
+            Value::Bool(b) => {
+                w.byte(BOOLEAN).bool(*b);
+            }
+            Value::Decimal(v) => {
+                w.byte(DECIMAL).decimal(*v);
+            }
+            Value::Double(v) => {
+                w.byte(DOUBLE).double(*v);
+            }
+            Value::Text(s) => {
+                w.byte(TEXT).text(s);
+            }
+        }
+    }
+
+    pub fn read(r: &mut Reader<'_>) -> Result<Value, DecodeError> {
+        Ok(match r.byte()? {
+            NULL => Value::Null,
+            BOOLEAN => Value::Bool(r.bool()?),
+            DECIMAL => Value::Decimal(r.decimal()?),
+            DECIMAL_INT => Value::Decimal(r.int()? as i64),
+            DECIMAL_LONG => Value::Decimal(r.long()?),
+            FLOAT => Value::Double(r.float()? as f64),
+            DOUBLE => Value::Double(r.double()?),
+            TEXT => Value::Text(r.text()?.to_owned()),
+            code => {
+                return Err(DecodeError::invalid(
+                    "value",
+                    format!("type code {code} is not used in log records"),
+                ));
+            }
+        })
+    }
+}
+
+/// Writes a MapValue (`80`, count, then text key + value per entry), keeping the given order.
+pub fn write_map<'a>(w: &mut Writer, entries: impl ExactSizeIterator<Item = (&'a str, Value)>) {
+    w.byte(MAP).decimal(entries.len() as i64);
+    for (k, v) in entries {
+        w.text(k);
+        v.write(w);
+    }
+}
+
+/// Reads a MapValue, including its type code.
+pub fn read_map(r: &mut Reader<'_>) -> Result<Vec<(String, Value)>, DecodeError> {
+    let code = r.byte()?;
+    if code != MAP {
+        return Err(DecodeError::invalid(
+            "map",
+            format!("type code {code}, expected {MAP}"),
+        ));
+    }
+    let n = r.decimal()?;
+    if n < 0 || n as usize > r.remaining().len() {
+        return Err(DecodeError::invalid(
+            "map",
+            format!("{n} entries in {} bytes", r.remaining().len()),
+        ));
+    }
+    let mut out = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        let k = r.text()?.to_owned();
+        out.push((k, Value::read(r)?));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::codec::hex;
+    use super::*;
+
+    #[test]
+    fn map_keeps_insertion_order() {
+        let mut w = Writer::new();
+        write_map(
+            &mut w,
+            [("oname", Value::Text("test-agent".into()))].into_iter(),
+        );
+        assert_eq!(hex(&w.buf), "500101056f6e616d65320a746573742d6167656e74");
+        let mut w = Writer::new();
+        let entries = vec![
+            ("host", Value::Text("db-1".into())),
+            ("n", Value::Decimal(300)),
+            ("b", Value::Bool(true)),
+        ];
+        write_map(&mut w, entries.clone().into_iter());
+        assert_eq!(
+            hex(&w.buf),
+            "50010304686f7374320464622d31016e1402012c01620a01"
+        );
+        let back = read_map(&mut Reader::new(&w.buf)).unwrap();
+        let back: Vec<(&str, Value)> = back.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        assert_eq!(back, entries);
+    }
+
+    #[test]
+    fn a_huge_entry_count_is_refused_before_allocating() {
+        let mut w = Writer::new();
+        w.byte(MAP).decimal(i64::MAX);
+        assert!(matches!(
+            read_map(&mut Reader::new(&w.buf)),
+            Err(DecodeError::Invalid { .. })
+        ));
+    }
+}
