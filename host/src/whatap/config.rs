@@ -28,8 +28,9 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("{var} is invalid: {why}")]
     Invalid { var: &'static str, why: String },
+    // Not `#[from]`: the message already carries the cause, and a source would repeat it.
     #[error("WHATAP_LICENSE: {0}")]
-    License(#[from] LicenseError),
+    License(LicenseError),
     #[error("{0}")]
     Pcode(LicenseError),
 }
@@ -102,7 +103,8 @@ impl WhatapConfig {
         })?;
         // The license text is never echoed, whatever is wrong with it.
         let license =
-            License::parse(&var("WHATAP_LICENSE").ok_or(ConfigError::Missing("WHATAP_LICENSE"))?)?;
+            License::parse(&var("WHATAP_LICENSE").ok_or(ConfigError::Missing("WHATAP_LICENSE"))?)
+                .map_err(ConfigError::License)?;
         let pcode = match get("WHATAP_PCODE") {
             None => None,
             Some(v) => Some(v.parse::<i64>().map_err(|_| ConfigError::Invalid {

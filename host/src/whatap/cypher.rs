@@ -43,7 +43,7 @@ impl Cypher {
 
     /// Decrypts whole blocks; a trailing partial block is an error (`None`).
     pub fn decrypt(&self, data: &[u8]) -> Option<Vec<u8>> {
-        if data.len() % BLOCK != 0 {
+        if !data.len().is_multiple_of(BLOCK) {
             return None;
         }
         let mut out = data.to_vec();

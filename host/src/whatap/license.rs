@@ -126,7 +126,7 @@ impl License {
     pub fn build(pcode: i64, key: &[u8]) -> String {
         let mut w = Writer::new();
         w.decimal(pcode).blob(key);
-        while w.buf.len() % 8 != 0 {
+        while !w.buf.len().is_multiple_of(8) {
             w.byte(0);
         }
         w.buf

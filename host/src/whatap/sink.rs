@@ -106,7 +106,7 @@ impl WhatapSink {
                 )));
             }
             // After every host has failed once in a row, pause before the next round.
-            if attempt as usize % hosts == 0 {
+            if (attempt as usize).is_multiple_of(hosts) {
                 let pause = backoff.min(deadline.saturating_duration_since(Instant::now()));
                 tokio::time::sleep(pause).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);

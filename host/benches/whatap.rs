@@ -1,0 +1,126 @@
+//! Encode + send throughput of the WhaTap sink: records → ZipPacks, and records delivered to
+//! the collector emulator on 127.0.0.1 over a secure (HIDE) session with confirmation.
+//!
+//! Run: `cargo bench -p rds-forwarder --bench whatap`
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use rds_forwarder::collector::{Collector, Faults, Received, Report};
+use rds_forwarder::runtime::bindings::{FieldValue, LogRecord};
+use rds_forwarder::whatap::config::WhatapConfig;
+use rds_forwarder::whatap::encode::zip_packs;
+use rds_forwarder::whatap::license::License;
+use rds_forwarder::whatap::pack::Header;
+use rds_forwarder::whatap::sink::WhatapSink;
+
+const RECORDS: usize = 10_000;
+
+fn records() -> Vec<LogRecord> {
+    (0..RECORDS)
+        .map(|i| LogRecord {
+            category: "#RDS_LOG".into(),
+            time: 1_700_000_000_000 + i as i64,
+            tags: vec![
+                ("logGroup".into(), "/aws/rds/instance/prod-mysql/slowquery".into()),
+                ("logStream".into(), "prod-mysql".into()),
+                ("db_identifier".into(), "prod-mysql".into()),
+                ("log_type".into(), "slowquery".into()),
+                ("level".into(), "info".into()),
+                ("cw_event_id".into(), format!("3700000000000000000000000000000000000000000000000{i:07}")),
+            ],
+            fields: vec![
+                ("query_time_ms".into(), FieldValue::Float(2000.192)),
+                ("rows_examined".into(), FieldValue::Integer(95_557_073)),
+                ("user".into(), FieldValue::Text("admin".into())),
+            ],
+            content: format!(
+                "# Time: 2023-11-30T07:22:10.190471Z\n# User@Host: admin[admin] @  [127.0.0.1]  Id:  {i}\n\
+                 # Query_time: 2.000192  Lock_time: 0.000000 Rows_sent: 1  Rows_examined: 1\nSET timestamp=1701328928;\nselect sleep(2);"
+            ),
+            line: 0,
+        })
+        .collect()
+}
+
+struct Count(AtomicUsize);
+
+impl Report for Count {
+    fn record(&self, _: Received) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+    fn problem(&self, _: SocketAddr, problem: String) {
+        eprintln!("collector problem: {problem}");
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let records = records();
+    let mut group = c.benchmark_group("whatap");
+    group.throughput(Throughput::Elements(RECORDS as u64));
+    group.sample_size(20);
+    group.bench_function("encode_zip_packs", |b| {
+        b.iter(|| {
+            zip_packs(
+                &records,
+                Header {
+                    pcode: 1,
+                    oid: 2,
+                    okind: 0,
+                    onode: 0,
+                    time: 3,
+                },
+            )
+            .expect("encodes")
+        })
+    });
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let license = License::build(424242, b"bench-key-012345");
+    let count = Arc::new(Count(AtomicUsize::new(0)));
+    let addr = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let collector = Collector::new(
+            License::parse(&license).expect("license"),
+            Faults::default(),
+        );
+        tokio::spawn(collector.serve(listener, count.clone()));
+        addr
+    });
+    let port = addr.port().to_string();
+    let vars = [
+        ("WHATAP_HOST", "127.0.0.1"),
+        ("WHATAP_PORT", port.as_str()),
+        ("WHATAP_LICENSE", license.as_str()),
+    ];
+    let config = WhatapConfig::from_lookup(
+        |k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        },
+        "bench",
+    )
+    .expect("config");
+    let mut sink = WhatapSink::new(config);
+    group.bench_function("encode_send_confirm_collector", |b| {
+        b.iter(|| rt.block_on(sink.deliver(&records)).expect("delivered"))
+    });
+    group.finish();
+    eprintln!(
+        "collector received {} records",
+        count.0.load(Ordering::Relaxed)
+    );
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

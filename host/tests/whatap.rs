@@ -1,0 +1,432 @@
+//! The WhaTap sink against the collector emulator on 127.0.0.x: what arrives equals what
+//! `invoke --sink stdout` prints, for every fixture and transport; and the fault matrix
+//! (refused host, dropped connection, silent collector, garbage handshake) either delivers
+//! every record or fails with a clear error, within the budget.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::{IpAddr, SocketAddr};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use rds_forwarder::collector::{Collector, Faults, MemoryReport};
+use rds_forwarder::runtime::bindings::{FieldValue, LogRecord};
+use rds_forwarder::whatap::config::WhatapConfig;
+use rds_forwarder::whatap::license::License;
+use rds_forwarder::whatap::sink::WhatapSink;
+use tokio::net::TcpListener;
+
+/// A test license (not a real project's): pcode 424242, a 16-byte key.
+fn test_license() -> String {
+    License::build(424242, b"test-key-0123456")
+}
+
+struct CollectorProcess {
+    child: Child,
+    addr: SocketAddr,
+    lines: Arc<std::sync::Mutex<Vec<String>>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl CollectorProcess {
+    fn start(license: &str) -> CollectorProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rds-forwarder"))
+            .args(["collector", "--listen", "127.0.0.1:0", "--license", license])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting the collector");
+        let mut first = String::new();
+        BufReader::new(child.stderr.as_mut().expect("stderr"))
+            .read_line(&mut first)
+            .expect("collector banner");
+        let addr = first
+            .split_whitespace()
+            .find_map(|w| w.parse::<SocketAddr>().ok())
+            .unwrap_or_else(|| panic!("no address in {first:?}"));
+        assert!(!first.contains(license), "the banner shows the license");
+        let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stdout = child.stdout.take().expect("stdout");
+        let sink = lines.clone();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        CollectorProcess {
+            child,
+            addr,
+            lines,
+            reader,
+        }
+    }
+
+    /// Waits (at most 10 s) until the collector has printed `n` records.
+    fn wait_for(&self, n: usize) {
+        let until = Instant::now() + Duration::from_secs(10);
+        while self.lines.lock().unwrap().len() < n && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the collector and returns what it printed on stdout and stderr.
+    fn finish(mut self) -> (String, String) {
+        let _ = self.child.kill();
+        let out = self.child.wait_with_output().expect("collector output");
+        let _ = self.reader.join();
+        let printed: String = self
+            .lines
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|l| format!("{l}\n"))
+            .collect();
+        (printed, String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+fn invoke(sink: &str, env: &[(&str, String)], files: &[String]) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rds-forwarder"));
+    cmd.args(["invoke", "--sink", sink, "--now-ms", &NOW_MS.to_string()])
+        .args(files);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("running invoke")
+}
+
+fn event_files() -> Vec<String> {
+    fixture_files("events")
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect()
+}
+
+#[test]
+fn every_fixture_reaches_the_collector_as_invoke_prints_it() {
+    let files = event_files();
+    let stdout = invoke("stdout", &[], &files);
+    assert!(stdout.status.success());
+    let expected = json_lines(&String::from_utf8_lossy(&stdout.stdout));
+    assert!(expected.len() > 20, "the fixtures hold records");
+    let license = test_license();
+    for (transport, protection) in [
+        ("secure", "hide"),
+        ("secure", "cypher"),
+        ("secure", "plain"),
+        ("oneway", "hide"),
+    ] {
+        let collector = CollectorProcess::start(&license);
+        let env = [
+            ("WHATAP_HOST", collector.addr.ip().to_string()),
+            ("WHATAP_PORT", collector.addr.port().to_string()),
+            ("WHATAP_LICENSE", license.clone()),
+            ("WHATAP_TRANSPORT", transport.to_string()),
+            ("WHATAP_PROTECTION", protection.to_string()),
+        ];
+        let sent = invoke("whatap", &env, &files);
+        let sent_err = String::from_utf8_lossy(&sent.stderr).into_owned();
+        assert!(
+            sent.status.success(),
+            "{transport}/{protection}: {sent_err}"
+        );
+        assert!(sent.stdout.is_empty());
+        // Secure sessions confirm each batch before `invoke` returns; one-way cannot.
+        collector.wait_for(expected.len());
+        let (printed, problems) = collector.finish();
+        assert!(
+            !problems.lines().any(|l| l.starts_with("collector: ")),
+            "{transport}/{protection}: {problems}"
+        );
+        let received = json_lines(&printed);
+        assert_same_records(&format!("{transport}/{protection}"), &received, &expected);
+        for text in [&printed, &problems, &sent_err] {
+            assert!(!text.contains(&license), "the license leaked");
+        }
+    }
+}
+
+#[test]
+fn a_sender_with_another_license_is_refused_and_fails_clearly() {
+    let collector = CollectorProcess::start(&test_license());
+    let other = License::build(424242, b"a different key!");
+    let env = [
+        ("WHATAP_HOST", collector.addr.ip().to_string()),
+        ("WHATAP_PORT", collector.addr.port().to_string()),
+        ("WHATAP_LICENSE", other.clone()),
+        ("WHATAP_SEND_BUDGET_MS", "3000".to_string()),
+        ("WHATAP_MAX_ATTEMPTS", "2".to_string()),
+    ];
+    let file = fixtures()
+        .join("events/rds-db-proxy-event.json")
+        .display()
+        .to_string();
+    let out = invoke("whatap", &env, std::slice::from_ref(&file));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with(&format!("error: {file}: delivery failed: could not deliver 1 records to WhaTap (127.0.0.1) after 2 attempts")),
+        "{err}"
+    );
+    assert!(last.contains("closed the connection"), "{last}");
+    let (printed, problems) = collector.finish();
+    assert!(printed.is_empty());
+    assert!(problems.contains("refused the hello: the hello is not a WhaTap hello: it does not decrypt with this license"), "{problems}");
+    assert!(!err.contains(&other) && !problems.contains(&other));
+}
+
+#[test]
+fn a_bad_whatap_configuration_is_named_at_start_up() {
+    let file = fixtures()
+        .join("events/rds-db-proxy-event.json")
+        .display()
+        .to_string();
+    let secret = "x4c1p2g0g40o4-TOPSECRET-xq3gf208h44ok";
+    let out = invoke(
+        "whatap",
+        &[
+            ("WHATAP_HOST", "127.0.0.1".into()),
+            ("WHATAP_LICENSE", secret.into()),
+        ],
+        &[file],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        err,
+        "error: the WhaTap sink: WHATAP_LICENSE: the license is malformed: token 2 of 3 is not a Hexa32 or decimal number\n"
+    );
+    assert!(!err.contains("TOPSECRET"));
+}
+
+// ---- fault matrix, in process ----
+
+/// Starts an in-process collector on `ip:port` (port 0 = any).
+async fn collector_on(
+    ip: &str,
+    port: u16,
+    faults: Faults,
+) -> (SocketAddr, Arc<MemoryReport>, Arc<Collector>) {
+    let listener = TcpListener::bind((ip.parse::<IpAddr>().unwrap(), port))
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().unwrap();
+    let report = Arc::new(MemoryReport::default());
+    let collector = Collector::new(License::parse(&test_license()).unwrap(), faults);
+    tokio::spawn(collector.clone().serve(listener, report.clone()));
+    (addr, report, collector)
+}
+
+fn sink_config(hosts: &str, port: u16, extra: &[(&str, &str)]) -> WhatapConfig {
+    let license = test_license();
+    let port = port.to_string();
+    let mut vars: Vec<(&str, &str)> = vec![
+        ("WHATAP_HOST", hosts),
+        ("WHATAP_PORT", &port),
+        ("WHATAP_LICENSE", &license),
+        ("WHATAP_CONNECT_TIMEOUT_MS", "500"),
+        ("WHATAP_WRITE_TIMEOUT_MS", "1000"),
+        ("WHATAP_SEND_BUDGET_MS", "4000"),
+    ];
+    vars.extend_from_slice(extra);
+    WhatapConfig::from_lookup(
+        |k| {
+            vars.iter()
+                .rev()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        },
+        "fault-test",
+    )
+    .expect("config")
+}
+
+/// `n` distinct records of about 120 bytes each.
+fn records(batch: usize, n: usize) -> Vec<LogRecord> {
+    (0..n)
+        .map(|i| LogRecord {
+            category: "#RDS_LOG".into(),
+            time: NOW_MS + i as i64,
+            tags: vec![("cw_event_id".into(), format!("{batch}-{i}"))],
+            fields: vec![("i".into(), FieldValue::Integer(i as i64))],
+            content: format!("batch {batch} record {i} {}", "y".repeat(80)),
+            line: 0,
+        })
+        .collect()
+}
+
+fn received_ids(report: &MemoryReport) -> Vec<String> {
+    let mut ids: Vec<String> = report
+        .records
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.record
+                .tags
+                .iter()
+                .find(|(k, _)| k == "cw_event_id")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn sent_ids(batches: &[Vec<LogRecord>]) -> Vec<String> {
+    let mut ids: Vec<String> = batches
+        .iter()
+        .flatten()
+        .map(|r| r.tags[0].1.clone())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn first_host_refuses_so_the_second_gets_everything() {
+    // The second "host" listens; nothing listens on the first at the same port.
+    let (addr, report, collector) = collector_on("127.0.0.3", 0, Faults::default()).await;
+    let mut sink = WhatapSink::new(sink_config("127.0.0.2/127.0.0.3", addr.port(), &[]));
+    let batches: Vec<Vec<LogRecord>> = (0..3).map(|b| records(b, 700)).collect();
+    for b in &batches {
+        sink.deliver(b)
+            .await
+            .expect("delivered through the second host");
+    }
+    sink.close().await;
+    assert_eq!(
+        received_ids(&report),
+        sent_ids(&batches),
+        "exactly every record, once"
+    );
+    assert_eq!(sink.stats.failed_attempts, 1, "one refused connect");
+    assert_eq!(sink.stats.connects, 1);
+    assert_eq!(
+        collector
+            .connections
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    assert!(report.problems.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_connection_dropped_mid_batch_is_retried_and_every_record_arrives() {
+    let faults = Faults {
+        drop_at_data_frame: Some(2),
+        ..Faults::default()
+    };
+    let (addr, report, collector) = collector_on("127.0.0.4", 0, faults).await;
+    let mut sink = WhatapSink::new(sink_config("127.0.0.4", addr.port(), &[]));
+    // 2000 records of ~120 bytes: several 64 KiB ZipPacks per batch.
+    let batches: Vec<Vec<LogRecord>> = (0..2).map(|b| records(b, 2000)).collect();
+    for b in &batches {
+        sink.deliver(b).await.expect("delivered after a reconnect");
+    }
+    sink.close().await;
+    let mut got = received_ids(&report);
+    got.dedup();
+    assert_eq!(
+        got,
+        sent_ids(&batches),
+        "every record arrived at least once"
+    );
+    assert_eq!(sink.stats.failed_attempts, 1);
+    assert_eq!(
+        collector
+            .connections
+            .load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "a fresh handshake after the drop"
+    );
+}
+
+#[tokio::test]
+async fn a_silent_collector_fails_the_send_within_its_budget() {
+    let faults = Faults {
+        stall_handshake: true,
+        ..Faults::default()
+    };
+    let (addr, report, _) = collector_on("127.0.0.5", 0, faults).await;
+    let mut sink = WhatapSink::new(sink_config(
+        "127.0.0.5",
+        addr.port(),
+        &[("WHATAP_SEND_BUDGET_MS", "1500")],
+    ));
+    let started = Instant::now();
+    let err = sink.deliver(&records(0, 10)).await.unwrap_err().to_string();
+    let took = started.elapsed();
+    assert!(
+        err.starts_with("could not deliver 10 records to WhaTap (127.0.0.5) after "),
+        "{err}"
+    );
+    assert!(
+        err.contains("did not answer the handshake within 500 ms")
+            || err.contains("the send budget ran out"),
+        "{err}"
+    );
+    // A bound on the budget (1.5 s), not a speed goal: the send must not hang.
+    assert!(took < Duration::from_millis(1500 + 1500), "took {took:?}");
+    assert!(report.records.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn garbage_in_the_handshake_reply_is_a_clear_error() {
+    let faults = Faults {
+        garbage_handshake: true,
+        ..Faults::default()
+    };
+    let (addr, _, _) = collector_on("127.0.0.6", 0, faults).await;
+    let mut sink = WhatapSink::new(sink_config(
+        "127.0.0.6",
+        addr.port(),
+        &[("WHATAP_MAX_ATTEMPTS", "2")],
+    ));
+    let err = sink.deliver(&records(0, 1)).await.unwrap_err().to_string();
+    assert!(err.contains("after 2 attempts"), "{err}");
+    assert!(
+        err.contains("the handshake reply cannot be decrypted with this license's key"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn unconfirmed_batches_fail_and_succeed_once_confirmation_is_off() {
+    let faults = Faults {
+        ignore_time_sync: true,
+        ..Faults::default()
+    };
+    let (addr, report, _) = collector_on("127.0.0.7", 0, faults).await;
+    let mut sink = WhatapSink::new(sink_config(
+        "127.0.0.7",
+        addr.port(),
+        &[("WHATAP_MAX_ATTEMPTS", "2")],
+    ));
+    let err = sink.deliver(&records(0, 5)).await.unwrap_err().to_string();
+    assert!(
+        err.contains("did not confirm the batch within 1000 ms"),
+        "{err}"
+    );
+    let mut unconfirmed = WhatapSink::new(sink_config(
+        "127.0.0.7",
+        addr.port(),
+        &[("WHATAP_CONFIRM", "off")],
+    ));
+    unconfirmed
+        .deliver(&records(1, 5))
+        .await
+        .expect("written without confirmation");
+    unconfirmed.close().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let ids = received_ids(&report);
+    assert!(
+        ids.iter().filter(|i| i.starts_with("1-")).count() == 5,
+        "{ids:?}"
+    );
+}
