@@ -9,6 +9,7 @@
 //! - [`map_event`]: tells the event kinds apart and drives the rest.
 //! - [`awslogs`]: base64 → gzip → JSON of a CloudWatch Logs subscription payload, size-bounded.
 //! - [`log_source`]: what log group and stream names say (scope, db identifier, log type).
+//! - [`formats`]: every RDS engine's log formats: entries and typed fields.
 //! - [`logs`]: CloudWatch log events → `#RDS_LOG` records.
 //! - [`rds_event`]: EventBridge `aws.rds` events → `#RDS_EVENT` records, with severity.
 //! - [`output`]: the [`Output`] trait and the batching in front of it.
@@ -18,6 +19,7 @@
 pub mod awslogs;
 pub mod config;
 pub mod error;
+pub mod formats;
 pub mod level;
 pub mod log_source;
 pub mod logs;
@@ -152,8 +154,18 @@ fn map_awslogs(data: &str, config: &Config, output: &mut dyn Output) -> Result<S
     }
     let stream = logs::StreamTags::new(&payload);
     let mut batcher = Batcher::new(output, config);
+    let mut failed = None;
     for event in &payload.log_events {
-        batcher.push(stream.record(event))?;
+        stream.records(event, &mut |record| {
+            if failed.is_none()
+                && let Err(e) = batcher.push(record)
+            {
+                failed = Some(e);
+            }
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
     }
     batcher.flush()?;
     Ok(Summary {

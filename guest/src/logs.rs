@@ -1,8 +1,9 @@
 //! CloudWatch Logs events to `#RDS_LOG` records.
 
 use crate::awslogs::{LogData, LogEvent};
+use crate::formats::parse_message;
 use crate::log_source::{LogGroup, instance_from_stream};
-use crate::record::{CATEGORY_LOG, Record};
+use crate::record::{CATEGORY_LOG, FieldValue, Record};
 
 /// Tags shared by every record of one payload (one log stream), computed once.
 #[derive(Debug, Clone)]
@@ -38,13 +39,50 @@ impl StreamTags {
         }
     }
 
-    /// The record for one log event, its message forwarded whole.
-    pub fn record(&self, event: &LogEvent<'_>) -> Record {
-        let mut r = Record::new(CATEGORY_LOG, event.timestamp, event.message.to_string());
-        r.tags.reserve(self.tags.len() + 1);
-        r.tags.extend(self.tags.iter().cloned());
-        r.tags
-            .push(("cw_event_id".to_owned(), event.id.to_string()));
-        r
+    /// The records of one log event: one per entry in its message, each with the entry's
+    /// text kept whole and the fields its format's parser read.
+    pub fn records(&self, event: &LogEvent<'_>, out: &mut impl FnMut(Record)) {
+        let message: &str = &event.message;
+        let entries = parse_message(&self.log_type, message);
+        let several = entries.len() > 1;
+        for (i, entry) in entries.into_iter().enumerate() {
+            let parsed = entry.parsed;
+            // The entry's own time when it says more than CloudWatch's (a fraction of a
+            // second, or one of several entries sharing one CloudWatch timestamp).
+            let time = match parsed.time_ms {
+                Some(t) if parsed.precise || several => t,
+                _ => event.timestamp,
+            };
+            let content = if several { entry.text } else { message };
+            let mut r = Record::new(CATEGORY_LOG, time, content.to_owned());
+            r.line = i as i64 + 1;
+            r.tags.reserve(self.tags.len() + 4);
+            r.tags.extend(self.tags.iter().cloned());
+            r.tags
+                .push(("cw_event_id".to_owned(), event.id.to_string()));
+            if let Some(engine) = parsed.engine {
+                r.tags.push(("engine".to_owned(), engine.to_owned()));
+            }
+            r.tags
+                .push(("level".to_owned(), parsed.level.as_str().to_owned()));
+            let status = if parsed.unparsed.is_some() {
+                "unparsed"
+            } else {
+                "parsed"
+            };
+            r.tags.push(("parse_status".to_owned(), status.to_owned()));
+            r.fields = parsed
+                .fields
+                .into_iter()
+                .map(|(k, v)| (k.into_owned(), v))
+                .collect();
+            if let Some(reason) = parsed.unparsed {
+                r.fields.push((
+                    "parse_error".to_owned(),
+                    FieldValue::Text(reason.to_owned()),
+                ));
+            }
+            out(r);
+        }
     }
 }

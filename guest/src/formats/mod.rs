@@ -1,0 +1,312 @@
+//! Engine log parsing: one CloudWatch message → one or more entries → typed fields.
+//!
+//! RDS puts one log entry in one CloudWatch event, but the grouping is heuristic: a message may
+//! hold several entries glued together, or start in the middle of one. So every format
+//! supplies an entry-start test, a message is split at the lines that pass it (the first slice
+//! begins at the message start, whatever it is), and each slice is parsed on its own. Slices
+//! are contiguous: the content of every entry is kept whole and nothing is lost between them.
+//!
+//! # Layout
+//! One module per format; each exports `is_start(line)` and `parse(entry) -> Parsed`.
+//! - [`mysql_error`], [`mysql_slow`], [`mysql_general`], [`mysql_audit`] (MySQL, MariaDB, Aurora MySQL)
+//! - [`postgres`] (RDS and Aurora PostgreSQL, incl. duration, auto_explain and pgaudit lines)
+//! - [`oracle_alert`], [`oracle_listener`], [`oracle_audit`]
+//! - [`sqlserver_error`], [`sqlserver_agent`]
+//! - [`scan`]: the small cursor the parsers share.
+
+pub mod mysql_audit;
+pub mod mysql_error;
+pub mod mysql_general;
+pub mod mysql_slow;
+pub mod oracle_alert;
+pub mod oracle_audit;
+pub mod oracle_listener;
+pub mod postgres;
+pub mod scan;
+pub mod sqlserver_agent;
+pub mod sqlserver_error;
+
+use std::borrow::Cow;
+
+use crate::level::Level;
+use crate::record::FieldValue;
+
+/// Why an entry has no fields beyond its content.
+pub type Reason = &'static str;
+
+/// The result of parsing one entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parsed {
+    /// The entry's own time, epoch ms, when its text has one.
+    pub time_ms: Option<i64>,
+    /// Whether that time has a fraction of a second (more precise than CloudWatch's, which
+    /// RDS fills from the same text truncated to whole seconds for most engines).
+    pub precise: bool,
+    pub level: Level,
+    /// `mysql`, `mariadb`, `aurora-mysql`, `postgresql`, `oracle`, `sqlserver`, when known.
+    pub engine: Option<&'static str>,
+    /// Keys are mostly fixed names; some formats carry open-ended ones (`log_slow_extra`).
+    pub fields: Vec<(Cow<'static, str>, FieldValue)>,
+    /// `None` when parsed; the reason when the entry matched no known shape.
+    pub unparsed: Option<Reason>,
+}
+
+impl Parsed {
+    pub fn new(engine: Option<&'static str>) -> Parsed {
+        Parsed {
+            time_ms: None,
+            precise: false,
+            level: Level::Info,
+            engine,
+            fields: Vec::new(),
+            unparsed: None,
+        }
+    }
+
+    /// An entry no parser understood: forwarded whole, with the reason.
+    pub fn unparsed(engine: Option<&'static str>, reason: Reason, text: &str) -> Parsed {
+        Parsed {
+            level: guess_level(text),
+            unparsed: Some(reason),
+            ..Parsed::new(engine)
+        }
+    }
+
+    pub fn text(&mut self, key: impl Into<Cow<'static, str>>, value: &str) {
+        self.fields
+            .push((key.into(), FieldValue::Text(value.to_owned())));
+    }
+
+    pub fn int(&mut self, key: impl Into<Cow<'static, str>>, value: i64) {
+        self.fields.push((key.into(), FieldValue::Integer(value)));
+    }
+
+    pub fn float(&mut self, key: impl Into<Cow<'static, str>>, value: f64) {
+        self.fields.push((key.into(), FieldValue::Float(value)));
+    }
+
+    /// Adds an integer, a float, or a text field, whichever `value` is.
+    pub fn number_or_text(&mut self, key: impl Into<Cow<'static, str>>, value: &str) {
+        if let Ok(n) = value.parse::<i64>() {
+            self.int(key, n)
+        } else if let Ok(f) = value.parse::<f64>()
+            && f.is_finite()
+        {
+            self.float(key, f)
+        } else {
+            self.text(key, value)
+        }
+    }
+
+    pub fn field(&self, key: &str) -> Option<&FieldValue> {
+        self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    pub fn time(&mut self, ms: i64, precise: bool) {
+        self.time_ms = Some(ms);
+        self.precise = precise;
+    }
+}
+
+/// The level of text no parser understood, from unmistakable severity words only.
+pub fn guess_level(text: &str) -> Level {
+    let mut end = text.len().min(200);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let head = &text[..end];
+    if head.contains("FATAL") || head.contains("PANIC") {
+        Level::Critical
+    } else if head.contains("[ERROR]") || head.contains("ERROR:") || head.contains("ORA-") {
+        Level::Error
+    } else if head.contains("[Warning]") || head.contains("WARNING:") {
+        Level::Warning
+    } else {
+        Level::Info
+    }
+}
+
+/// The formats a log type may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    MysqlError,
+    MysqlSlow,
+    MysqlGeneral,
+    MysqlAudit,
+    Postgres,
+    OracleAlert,
+    OracleListener,
+    OracleAudit,
+    SqlServerError,
+    SqlServerAgent,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::MysqlError => "mysql-error",
+            Format::MysqlSlow => "mysql-slowquery",
+            Format::MysqlGeneral => "mysql-general",
+            Format::MysqlAudit => "mysql-audit",
+            Format::Postgres => "postgresql",
+            Format::OracleAlert => "oracle-alert",
+            Format::OracleListener => "oracle-listener",
+            Format::OracleAudit => "oracle-audit",
+            Format::SqlServerError => "sqlserver-error",
+            Format::SqlServerAgent => "sqlserver-agent",
+        }
+    }
+
+    /// Whether `line` begins a new entry; `prev` is the line before it.
+    fn is_start(self, prev: &str, line: &str) -> bool {
+        match self {
+            Format::MysqlError => mysql_error::is_start(line),
+            Format::MysqlSlow => mysql_slow::is_start(prev, line),
+            Format::MysqlGeneral => mysql_general::is_start(prev, line),
+            Format::MysqlAudit => mysql_audit::is_start(line),
+            Format::Postgres => postgres::is_start(line),
+            Format::OracleAlert => oracle_alert::is_start(line),
+            Format::OracleListener => oracle_listener::is_start(prev, line),
+            Format::OracleAudit => oracle_audit::is_start(line),
+            Format::SqlServerError => sqlserver_error::is_start(line),
+            Format::SqlServerAgent => sqlserver_agent::is_start(line),
+        }
+    }
+
+    fn parse(self, entry: &str) -> Parsed {
+        match self {
+            Format::MysqlError => mysql_error::parse(entry),
+            Format::MysqlSlow => mysql_slow::parse(entry),
+            Format::MysqlGeneral => mysql_general::parse(entry),
+            Format::MysqlAudit => mysql_audit::parse(entry),
+            Format::Postgres => postgres::parse(entry),
+            Format::OracleAlert => oracle_alert::parse(entry),
+            Format::OracleListener => oracle_listener::parse(entry),
+            Format::OracleAudit => oracle_audit::parse(entry),
+            Format::SqlServerError => sqlserver_error::parse(entry),
+            Format::SqlServerAgent => sqlserver_agent::parse(entry),
+        }
+    }
+}
+
+/// The format of a message of the given log type. `error` and `audit` are shared by several
+/// engines, so their first line decides.
+pub fn format_for(log_type: &str, message: &str) -> Option<Format> {
+    let first = message.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    Some(match log_type {
+        "error" if sqlserver_error::is_start(first) => Format::SqlServerError,
+        "error" => Format::MysqlError,
+        "slowquery" => Format::MysqlSlow,
+        "general" => Format::MysqlGeneral,
+        "audit" if oracle_audit::is_start(first) || oracle_audit::is_field_line(first) => {
+            Format::OracleAudit
+        }
+        "audit" => Format::MysqlAudit,
+        "postgresql" | "upgrade" => Format::Postgres,
+        "alert" => Format::OracleAlert,
+        "listener" => Format::OracleListener,
+        "agent" => Format::SqlServerAgent,
+        _ => return None,
+    })
+}
+
+/// One entry of a message: its text (a slice of the message) and what was parsed from it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry<'m> {
+    pub text: &'m str,
+    pub parsed: Parsed,
+}
+
+/// Splits a message into entries and parses each one. `log_type` chooses the format; a log
+/// type without a parser gives one unparsed entry holding the whole message.
+pub fn parse_message<'m>(log_type: &str, message: &'m str) -> Vec<Entry<'m>> {
+    let Some(format) = format_for(log_type, message) else {
+        return vec![Entry {
+            text: message,
+            parsed: Parsed::unparsed(None, "no parser for this log type", message),
+        }];
+    };
+    let mut entries: Vec<Entry<'m>> = split(message, |prev, line| format.is_start(prev, line))
+        .into_iter()
+        .map(|text| Entry {
+            text,
+            parsed: format.parse(text),
+        })
+        .collect();
+    match format {
+        Format::Postgres => postgres::inherit_secondary_levels(&mut entries),
+        Format::SqlServerError => sqlserver_error::attach_error_pairs(&mut entries),
+        _ => {}
+    }
+    entries
+}
+
+/// Cuts `message` before every line (other than the first) for which `is_start(previous
+/// line, line)` holds. The pieces are contiguous slices; the newline between two pieces is not
+/// part of either.
+pub fn split(message: &str, is_start: impl Fn(&str, &str) -> bool) -> Vec<&str> {
+    let mut pieces = Vec::new();
+    let mut begin = 0;
+    let mut offset = 0;
+    let mut prev = "";
+    for line in message.split_inclusive('\n') {
+        let bare = trim_newline(line);
+        if offset > begin && is_start(prev, bare) {
+            pieces.push(trim_newline(&message[begin..offset]));
+            begin = offset;
+        }
+        offset += line.len();
+        prev = bare;
+    }
+    pieces.push(trim_newline(&message[begin..]));
+    pieces
+}
+
+fn trim_newline(s: &str) -> &str {
+    let s = s.strip_suffix('\n').unwrap_or(s);
+    s.strip_suffix('\r').unwrap_or(s)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// The fields with plain keys, for terse assertions.
+    pub(crate) fn fields(p: &Parsed) -> Vec<(&str, FieldValue)> {
+        p.fields
+            .iter()
+            .map(|(k, v)| (k.as_ref(), v.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn split_keeps_everything_and_cuts_only_at_starts() {
+        let msg = "tail of something\nSTART a\n  more a\nSTART b\nSTART c\n";
+        let pieces = split(msg, |_, l| l.starts_with("START"));
+        assert_eq!(
+            pieces,
+            [
+                "tail of something",
+                "START a\n  more a",
+                "START b",
+                "START c"
+            ]
+        );
+        assert_eq!(split("", |_, _| true), [""]);
+        assert_eq!(
+            split("START only", |_, l| l.starts_with("START")),
+            ["START only"]
+        );
+        // The previous line is offered, for context-dependent starts.
+        let pieces = split("A\nB\nA\nC", |prev, l| l != "B" || prev != "A");
+        assert_eq!(pieces, ["A\nB", "A", "C"]);
+    }
+
+    #[test]
+    fn unknown_log_types_are_forwarded_unparsed() {
+        let e = parse_message("trace", "some trace text\nmore");
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].text, "some trace text\nmore");
+        assert_eq!(e[0].parsed.unparsed, Some("no parser for this log type"));
+    }
+}

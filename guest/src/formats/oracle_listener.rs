@@ -1,0 +1,162 @@
+//! Oracle listener log: `31-JUL-2024 02:00:00 * (CONNECT_DATA=…) * (ADDRESS=…) * establish * ptdb * 12516`,
+//! shorter `… * service_update * ORCL * 0` lines, an optional ISO timestamp header line before
+//! an entry, and `TNS-` error lines that continue it.
+
+use super::Parsed;
+use super::oracle_alert::{body, iso_header};
+use super::scan::{Scan, month};
+use crate::level::Level;
+
+/// `DD-MON-YYYY HH:MM:SS`: epoch ms.
+fn listener_time(line: &str) -> Option<i64> {
+    let b = line.as_bytes();
+    if b.len() < 20 || !b[..20].is_ascii() || b[2] != b'-' || b[6] != b'-' || b[11] != b' ' {
+        return None;
+    }
+    let mut t = Scan::new(&line[12..20]);
+    let h = t.number()?;
+    t.eat_char(':');
+    let mi = t.number()?;
+    t.eat_char(':');
+    let se = t.number()?;
+    crate::time::epoch_ms(
+        line[7..11].parse().ok()?,
+        month(&line[3..6])?,
+        line[..2].parse().ok()?,
+        h as u32,
+        mi as u32,
+        se as u32,
+        0,
+    )
+}
+
+pub fn is_start(prev: &str, line: &str) -> bool {
+    iso_header(line).is_some()
+        || (listener_time(line).is_some() && line.contains(" * ") && iso_header(prev).is_none())
+}
+
+/// The value of `(KEY=value)` inside a descriptor.
+fn descriptor<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    let at = text.find(&format!("({key}="))? + key.len() + 2;
+    text[at..].split(')').next()
+}
+
+pub fn parse(entry: &str) -> Parsed {
+    let mut p = Parsed::new(Some("oracle"));
+    let mut lines = entry.lines();
+    let mut line = lines.next().unwrap_or("");
+    if let Some((ms, precise)) = iso_header(line) {
+        p.time(ms, precise);
+        line = lines.next().unwrap_or("");
+    }
+    let Some(ms) = listener_time(line) else {
+        return Parsed::unparsed(
+            p.engine,
+            "the entry does not start with a listener timestamp",
+            entry,
+        );
+    };
+    if p.time_ms.is_none() {
+        p.time(ms, false);
+    }
+    let parts: Vec<&str> = line[20..].split(" * ").map(str::trim).collect();
+    // `* (CONNECT_DATA=…) * (ADDRESS=…) * event * service * rc`, or `* event * service * rc`.
+    let parts: Vec<&str> = parts
+        .into_iter()
+        .map(|s| s.trim_start_matches("* "))
+        .filter(|s| !s.is_empty())
+        .collect();
+    let (connect, address, tail) = match parts.as_slice() {
+        [c, a, tail @ ..] if c.starts_with("(CONNECT_DATA=") => {
+            (Some(*c), a.starts_with("(ADDRESS=").then_some(*a), tail)
+        }
+        tail => (None, None, tail),
+    };
+    if let Some(c) = connect {
+        for (key, name) in [
+            ("SERVICE_NAME", "service_name"),
+            ("SID", "sid"),
+            ("PROGRAM", "program"),
+            ("USER", "os_user"),
+        ] {
+            if let Some(v) = descriptor(c, key) {
+                p.text(name, v);
+            }
+        }
+    }
+    if let Some(a) = address {
+        if let Some(v) = descriptor(a, "PROTOCOL") {
+            p.text("protocol", v);
+        }
+        if let Some(v) = descriptor(a, "HOST") {
+            p.text("client_host", v);
+        }
+        if let Some(v) = descriptor(a, "PORT").and_then(|v| v.parse::<i64>().ok()) {
+            p.int("client_port", v);
+        }
+    }
+    match tail {
+        [event, service, rc] => {
+            p.text("event", event);
+            p.text("service", service);
+            p.number_or_text("retcode", rc);
+        }
+        [event, rc] => {
+            p.text("event", event);
+            p.number_or_text("retcode", rc);
+        }
+        _ => return Parsed::unparsed(p.engine, "unexpected listener fields", entry),
+    }
+    let rest: Vec<&str> = lines.collect();
+    body(&mut p, &rest.join("\n"));
+    if matches!(p.field("retcode"), Some(crate::record::FieldValue::Integer(rc)) if *rc != 0) {
+        p.level = p.level.max(Level::Error);
+    }
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::FieldValue::{Integer, Text};
+
+    #[test]
+    fn establish_with_tns_error_under_an_iso_header() {
+        let p = parse(
+            "2024-07-31T02:00:00.006290+08:00\n31-JUL-2024 02:00:00 * (CONNECT_DATA=(CID=(PROGRAM=JDBC Thin Client)(HOST=jdbc)(USER=ptdb))(SERVICE_NAME=ptdb)) * (ADDRESS=(PROTOCOL=tcp)(HOST=192.168.12.27)(PORT=47898)) * establish * ptdb * 12516\nTNS-12516: TNS:listener could not find available handler with matching protocol stack",
+        );
+        assert_eq!(p.unparsed, None);
+        assert_eq!(
+            (p.time_ms, p.precise, p.level),
+            (Some(1_722_362_400_006), true, Level::Error)
+        );
+        assert_eq!(p.field("service_name"), Some(&Text("ptdb".into())));
+        assert_eq!(p.field("program"), Some(&Text("JDBC Thin Client".into())));
+        assert_eq!(p.field("os_user"), Some(&Text("ptdb".into())));
+        assert_eq!(p.field("client_host"), Some(&Text("192.168.12.27".into())));
+        assert_eq!(p.field("client_port"), Some(&Integer(47898)));
+        assert_eq!(p.field("event"), Some(&Text("establish".into())));
+        assert_eq!(p.field("retcode"), Some(&Integer(12516)));
+        assert_eq!(p.field("error_code"), Some(&Text("TNS-12516".into())));
+    }
+
+    #[test]
+    fn plain_connect_and_starts() {
+        let p = parse(
+            "12-OCT-2009 10:03:39 * (CONNECT_DATA=(SID=ORCL)) * (ADDRESS=(PROTOCOL=tcp)(HOST=123.456.1.123)(PORT=3158)) * establish * ORCL * 0",
+        );
+        assert_eq!((p.time_ms, p.level), (Some(1_255_341_819_000), Level::Info));
+        assert_eq!(p.field("sid"), Some(&Text("ORCL".into())));
+        let p = parse("15-JAN-2024 03:00:00 * service_update * ORCL * 0");
+        assert_eq!(p.field("event"), Some(&Text("service_update".into())));
+        assert!(!is_start(
+            "2024-07-31T02:00:00.006290+08:00",
+            "31-JUL-2024 02:00:00 * (CONNECT_DATA=) * x * 0"
+        ));
+        assert!(is_start(
+            "",
+            "31-JUL-2024 02:00:00 * (CONNECT_DATA=) * x * 0"
+        ));
+        assert!(!is_start("", "TNS-12516: TNS:listener could not find"));
+    }
+}

@@ -1,0 +1,200 @@
+//! A tiny cursor over a line of text: what the hand-written parsers share. Hand-written rather
+//! than regular expressions: the shapes are fixed, this runs per entry on the hot path, and it
+//! keeps the wasm component small.
+
+use crate::time::{digits, epoch_ms, parse_fraction};
+
+#[derive(Debug, Clone, Copy)]
+pub struct Scan<'a> {
+    pub rest: &'a str,
+}
+
+impl<'a> Scan<'a> {
+    pub fn new(s: &'a str) -> Self {
+        Scan { rest: s }
+    }
+
+    /// Consumes `prefix` if the text starts with it.
+    pub fn eat(&mut self, prefix: &str) -> bool {
+        match self.rest.strip_prefix(prefix) {
+            Some(r) => {
+                self.rest = r;
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn eat_char(&mut self, c: char) -> bool {
+        match self.rest.strip_prefix(c) {
+            Some(r) => {
+                self.rest = r;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Skips spaces and tabs; returns how many.
+    pub fn spaces(&mut self) -> usize {
+        let n = self.rest.len() - self.rest.trim_start_matches([' ', '\t']).len();
+        self.rest = &self.rest[n..];
+        n
+    }
+
+    /// Takes up to (not including) `c`, consuming `c`; `None` (nothing consumed) if absent.
+    pub fn until(&mut self, c: char) -> Option<&'a str> {
+        let i = self.rest.find(c)?;
+        let out = &self.rest[..i];
+        self.rest = &self.rest[i + c.len_utf8()..];
+        Some(out)
+    }
+
+    /// Takes up to (not including) `pat`, consuming `pat`.
+    pub fn until_str(&mut self, pat: &str) -> Option<&'a str> {
+        let i = self.rest.find(pat)?;
+        let out = &self.rest[..i];
+        self.rest = &self.rest[i + pat.len()..];
+        Some(out)
+    }
+
+    /// Takes a run of non-whitespace.
+    pub fn word(&mut self) -> &'a str {
+        let n = self.rest.find([' ', '\t', '\n']).unwrap_or(self.rest.len());
+        let out = &self.rest[..n];
+        self.rest = &self.rest[n..];
+        out
+    }
+
+    /// Takes a run of ASCII digits as a number.
+    pub fn number(&mut self) -> Option<i64> {
+        let n = self.rest.bytes().take_while(u8::is_ascii_digit).count();
+        if n == 0 || n > 18 {
+            return None;
+        }
+        let v = self.rest[..n].parse().ok()?;
+        self.rest = &self.rest[n..];
+        Some(v)
+    }
+
+    /// Takes a decimal number such as `0.006554` or `1454.486`.
+    pub fn decimal(&mut self) -> Option<f64> {
+        let n = self
+            .rest
+            .bytes()
+            .take_while(|b| b.is_ascii_digit() || *b == b'.')
+            .count();
+        if n == 0 {
+            return None;
+        }
+        let v = self.rest[..n].parse().ok()?;
+        self.rest = &self.rest[n..];
+        Some(v)
+    }
+
+    /// `YYYY-MM-DD?HH:MM:SS[.frac]` (any one separator): epoch ms and whether it had a fraction.
+    pub fn date_time(&mut self) -> Option<(i64, bool)> {
+        let (ms, rest) = crate::time::parse_date_time(self.rest)?;
+        let (frac, n, rest) = parse_fraction(rest);
+        self.rest = rest;
+        Some((ms + frac as i64, n > 0))
+    }
+
+    /// The rest of the current line (up to `\n`), consumed with the newline.
+    pub fn line(&mut self) -> &'a str {
+        match self.rest.find('\n') {
+            Some(i) => {
+                let out = &self.rest[..i];
+                self.rest = &self.rest[i + 1..];
+                out
+            }
+            None => {
+                let out = self.rest;
+                self.rest = "";
+                out
+            }
+        }
+    }
+}
+
+/// Whether `s` starts with `YYYY-MM-DD` followed by `sep` and `HH:MM:SS`.
+pub fn starts_with_date_time(s: &str, sep: u8) -> bool {
+    let b = s.as_bytes();
+    b.len() >= 19
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == sep
+        && b[13] == b':'
+        && b[16] == b':'
+        && [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
+            .iter()
+            .all(|&i| b[i].is_ascii_digit())
+}
+
+/// `YYMMDD H:MM:SS` or `YYMMDD HH:MM:SS` (MySQL's old short form, space-padded hour).
+pub fn short_date_time(s: &str) -> Option<(i64, &str)> {
+    let b = s.as_bytes();
+    if b.len() < 15 || b[6] != b' ' {
+        return None;
+    }
+    let (yy, mo, dd) = (digits(b, 0, 2)?, digits(b, 2, 2)?, digits(b, 4, 2)?);
+    let hour_at = if b[7] == b' ' { 8 } else { 7 };
+    let (h, hour_len) = match digits(b, hour_at, 2) {
+        Some(h) => (h, 2),
+        None => (digits(b, hour_at, 1)?, 1),
+    };
+    let at = hour_at + hour_len;
+    if b.get(at) != Some(&b':') || b.get(at + 3) != Some(&b':') {
+        return None;
+    }
+    let (mi, se) = (digits(b, at + 1, 2)?, digits(b, at + 4, 2)?);
+    let ms = epoch_ms(2000 + yy as i64, mo, dd, h, mi, se, 0)?;
+    Some((ms, &s[at + 6..]))
+}
+
+/// Month abbreviations in English, for Oracle's `Mon Jan 15 03:20:00 2024` and `01-NOV-2021`.
+pub fn month(abbrev: &str) -> Option<u32> {
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    let lower = abbrev.to_ascii_lowercase();
+    MONTHS
+        .iter()
+        .position(|m| *m == lower)
+        .map(|i| i as u32 + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_basics() {
+        let mut s = Scan::new("2023-11-30T07:22:10.190471Z rest");
+        assert_eq!(s.date_time(), Some((1_701_328_930_190, true)));
+        assert!(s.eat_char('Z'));
+        assert_eq!(s.spaces(), 1);
+        assert_eq!(s.word(), "rest");
+        let mut s = Scan::new("12.5 ms");
+        assert_eq!(s.decimal(), Some(12.5));
+        let mut s = Scan::new("a:b");
+        assert_eq!(s.until(':'), Some("a"));
+        assert_eq!(s.until(':'), None);
+        assert_eq!(s.rest, "b");
+    }
+
+    #[test]
+    fn short_dates() {
+        assert_eq!(
+            short_date_time("231128  9:13:22 server_audit"),
+            Some((1_701_162_802_000, " server_audit"))
+        );
+        assert_eq!(
+            short_date_time("230501 09:57:34 x").map(|t| t.0),
+            Some(1_682_935_054_000)
+        );
+        assert_eq!(short_date_time("2311289:13:22"), None);
+        assert!(starts_with_date_time("2024-01-03T08:00:01.34", b'T'));
+        assert!(!starts_with_date_time("2024-01-03 08:00:01", b'T'));
+    }
+}
