@@ -43,6 +43,21 @@ enum Command {
     Describe(MapperArgs),
     /// Run a local WhaTap collector emulator that prints every record it receives.
     Collector(CollectorArgs),
+    /// Serve the Lambda Runtime API (the default when AWS_LAMBDA_RUNTIME_API is set and no
+    /// command is given).
+    Lambda,
+    /// Precompile a mapper for this host build (.cwasm): no JIT when it loads.
+    Compile(CompileArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct CompileArgs {
+    #[command(flatten)]
+    mapper: MapperArgs,
+    /// Output file; for the embedded mapper the default is the name the host looks for
+    /// beside its executable.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -106,7 +121,29 @@ fn parse_key_value(s: &str) -> Result<(String, String), String> {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Lambda runs the bootstrap with no arguments.
+    let lambda_default =
+        std::env::args_os().len() == 1 && std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    let cli = if lambda_default {
+        Cli {
+            command: Command::Lambda,
+        }
+    } else {
+        Cli::parse()
+    };
+    if matches!(cli.command, Command::Lambda) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("building the tokio runtime");
+        return match runtime.block_on(crate::lambda::serve()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     init_cli_tracing();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -146,6 +183,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Invoke(args) => invoke(args).await,
         Command::Collector(args) => collector(args).await,
+        Command::Lambda => unreachable!("handled before the CLI runtime starts"),
+        Command::Compile(args) => compile(args).await,
     }
 }
 
@@ -233,6 +272,34 @@ async fn invoke(args: InvokeArgs) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+async fn compile(args: CompileArgs) -> Result<ExitCode> {
+    let runtime = Runtime::new(SandboxLimits::default())?;
+    let (bytes, default_name) = match &args.mapper.mapper {
+        None => (
+            embedded::DEFAULT_MAPPER.to_vec(),
+            PathBuf::from(crate::mapper_store::embedded_cwasm_name()),
+        ),
+        Some(path) => (
+            std::fs::read(path)
+                .with_context(|| format!("{}: cannot read the mapper", path.display()))?,
+            path.with_extension("cwasm"),
+        ),
+    };
+    // Refuse what would not load, before writing anything.
+    let mapper = load_mapper(&runtime, &args.mapper).await?;
+    let compiled = runtime
+        .engine()
+        .precompile_component(&bytes)
+        .map_err(|e| anyhow::anyhow!("precompiling failed: {e:#}"))?;
+    let out = args.output.unwrap_or(default_name);
+    std::fs::write(&out, compiled).with_context(|| format!("{}: cannot write", out.display()))?;
+    println!(
+        "{}",
+        json!({"output": out.display().to_string(), "mapper": mapper.label()})
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn collector(args: CollectorArgs) -> Result<ExitCode> {

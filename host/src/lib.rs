@@ -9,13 +9,17 @@
 //! - [`record_json`]: the JSON line shape of a record.
 //! - [`embedded`]: the default mapper carried in the binary.
 //! - [`whatap`]: the WhaTap agent protocol and the TCP sink.
+//! - [`lambda`]: Lambda mode (Runtime API), with [`mapper_store`] for hot swap and [`s3`] to read the mapper.
 //! - [`collector`]: a local WhaTap collector emulator (the far end for users and tests).
 //! - [`cli`]: the command line (`invoke`, `describe`).
 
 pub mod cli;
 pub mod collector;
 pub mod embedded;
+pub mod lambda;
+pub mod mapper_store;
 pub mod record_json;
 pub mod runtime;
+pub mod s3;
 pub mod sink;
 pub mod whatap;

@@ -33,6 +33,11 @@ pub enum LoadError {
         compatible = compatible_range(host)
     )]
     IncompatibleContract { found: String, host: String },
+    #[error(
+        "a precompiled mapper (.cwasm) that this host build cannot run; make it with this \
+         version's `rds-forwarder compile`, or upload the .wasm: {0}"
+    )]
+    PrecompiledMismatch(String),
     #[error("invalid WebAssembly component: {0}")]
     Compile(String),
     #[error("the component cannot be linked against this host: {0}")]

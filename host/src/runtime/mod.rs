@@ -142,7 +142,7 @@ impl Runtime {
                 // `compile` command from a mapper the operator chose are loaded this way, and
                 // wasmtime checks the engine version and settings before accepting them.
                 return unsafe { Component::deserialize(&self.engine, bytes) }
-                    .map_err(|e| LoadError::Compile(format!("{e:#}")));
+                    .map_err(|e| LoadError::PrecompiledMismatch(format!("{e:#}")));
             }
             Some(Precompiled::Module) => return Err(LoadError::PrecompiledModule),
             None => {}

@@ -29,6 +29,9 @@ pub trait RecordSink: Send + Any {
     /// Delivers a batch; `Err` means the batch is not known to be delivered.
     fn send(&mut self, batch: Vec<LogRecord>) -> SinkFuture<'_>;
 
+    /// Bounds later sends by an outside deadline (the Lambda invocation's); no-op by default.
+    fn set_deadline(&mut self, _deadline: Option<std::time::Instant>) {}
+
     /// Flushes and closes whatever the sink holds open (end of a run, or shutdown).
     fn close(&mut self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
         Box::pin(async {})

@@ -163,6 +163,10 @@ impl RecordSink for WhatapSink {
         Box::pin(async move { self.deliver(&batch).await })
     }
 
+    fn set_deadline(&mut self, deadline: Option<Instant>) {
+        WhatapSink::set_deadline(self, deadline);
+    }
+
     fn close(&mut self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
         Box::pin(WhatapSink::close(self))
     }

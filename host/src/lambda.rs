@@ -1,0 +1,242 @@
+//! Lambda mode: the Runtime API loop (`lambda_runtime` on tokio). Engine, mapper store and
+//! WhaTap sink are built once per sandbox; each invocation runs the current mapper in a fresh
+//! store, sends through the sink, and answers with a summary. Any failure is an invocation
+//! error, so Lambda's async retries and the on-failure destination keep the event.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+use thiserror::Error;
+
+use crate::mapper_store::{MapperSettings, MapperStore, MapperUri};
+use crate::runtime::bindings::{ErrorKind, Invocation};
+use crate::runtime::{RunError, Runtime, SandboxLimits};
+use crate::s3::S3Client;
+use crate::sink::RecordSink;
+use crate::whatap::config::WhatapConfig;
+use crate::whatap::connection::now_ms;
+use crate::whatap::sink::WhatapSink;
+
+/// Time kept back from the deadline to report the result.
+const RESPONSE_MARGIN: Duration = Duration::from_millis(250);
+/// The least time an invocation is given, however close the deadline.
+const MIN_BUDGET: Duration = Duration::from_millis(100);
+
+/// Why the forwarder could not start.
+#[derive(Debug, Error)]
+pub enum StartError {
+    #[error("WhaTap settings: {0}")]
+    Whatap(#[from] crate::whatap::config::ConfigError),
+    #[error("mapper settings: {0}")]
+    Mapper(#[from] crate::mapper_store::SourceError),
+    #[error("MAPPER_MEMORY_MB must be a number of MiB between 16 and 4096, got {0:?}")]
+    Memory(String),
+    #[error(transparent)]
+    Engine(#[from] crate::runtime::EngineError),
+    #[error("the embedded mapper does not load: {0}")]
+    Embedded(#[from] crate::runtime::LoadError),
+}
+
+/// An invocation that failed; its kind becomes Lambda's `errorType`.
+#[derive(Debug, Error)]
+#[error("{message}")]
+pub struct InvocationError {
+    pub kind: &'static str,
+    pub message: String,
+}
+
+impl From<InvocationError> for Diagnostic {
+    fn from(e: InvocationError) -> Diagnostic {
+        Diagnostic {
+            error_type: e.kind.to_owned(),
+            error_message: e.message,
+        }
+    }
+}
+
+pub struct Forwarder {
+    runtime: Runtime,
+    store: MapperStore,
+    sink: tokio::sync::Mutex<Option<Box<dyn RecordSink>>>,
+    function_name: String,
+}
+
+impl Forwarder {
+    /// Everything from the environment, once per sandbox.
+    pub async fn from_env() -> Result<Forwarder, StartError> {
+        let var = |k: &str| std::env::var(k).ok();
+        let function_name =
+            var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|| "rds-forwarder".to_owned());
+        let memory_mb = match var("MAPPER_MEMORY_MB") {
+            None => 256,
+            Some(v) => v
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|m| (16..=4096).contains(m))
+                .ok_or(StartError::Memory(v))?,
+        };
+        let runtime = Runtime::new(SandboxLimits {
+            memory_bytes: memory_mb << 20,
+        })?;
+        let settings = MapperSettings::from_lookup(var)?;
+        let s3 = match settings.uri {
+            MapperUri::S3 { .. } => {
+                Some(S3Client::from_env(var).map_err(crate::mapper_store::SourceError::from)?)
+            }
+            _ => None,
+        };
+        let whatap = WhatapConfig::from_env(&function_name)?;
+        let store = MapperStore::new(&runtime, settings, s3).await?;
+        Ok(Forwarder {
+            runtime,
+            store,
+            sink: tokio::sync::Mutex::new(Some(Box::new(WhatapSink::new(whatap)))),
+            function_name,
+        })
+    }
+
+    /// One invocation: the raw event bytes in, a summary out.
+    pub async fn handle(
+        &self,
+        event: LambdaEvent<Box<RawValue>>,
+    ) -> Result<Value, InvocationError> {
+        self.store.refresh_if_due(&self.runtime).await;
+        let mapper = self.store.current();
+        let label = mapper.label();
+        let received = now_ms();
+        let deadline_ms = i64::try_from(event.context.deadline).unwrap_or(i64::MAX);
+        let left = Duration::from_millis(deadline_ms.saturating_sub(received).max(0) as u64);
+        let budget = left.saturating_sub(RESPONSE_MARGIN).max(MIN_BUDGET);
+        let invocation = Invocation {
+            request_id: event.context.request_id.clone(),
+            function_name: self.function_name.clone(),
+            deadline_ms,
+            received_ms: received,
+            config: Vec::new(),
+        };
+        let mut slot = self.sink.lock().await;
+        let Some(mut sink) = slot.take() else {
+            return Err(InvocationError {
+                kind: "HostFault",
+                message: "the sink was lost by an earlier invocation".into(),
+            });
+        };
+        sink.set_deadline(Some(Instant::now() + budget));
+        let ran = self
+            .runtime
+            .run(
+                &mapper,
+                event.payload.get().as_bytes(),
+                &invocation,
+                sink,
+                budget,
+            )
+            .await;
+        *slot = Some(ran.sink);
+        drop(slot);
+        let request_id = &invocation.request_id;
+        match ran.result {
+            Ok(summary) => {
+                let skipped: serde_json::Map<String, Value> = summary
+                    .skipped
+                    .iter()
+                    .map(|s| (s.reason.clone(), json!(s.count)))
+                    .collect();
+                tracing::info!(
+                    request_id = %request_id, mapper = %label, event_kind = %summary.event_kind,
+                    records = summary.records, batches = summary.batches, "Invocation mapped and delivered."
+                );
+                Ok(json!({
+                    "request_id": request_id,
+                    "event_kind": summary.event_kind,
+                    "records": summary.records,
+                    "batches": summary.batches,
+                    "skipped": skipped,
+                    "mapper": label,
+                }))
+            }
+            Err(e) => {
+                let kind = match &e {
+                    RunError::Mapper {
+                        kind: ErrorKind::Delivery,
+                        ..
+                    } => "DeliveryFailed",
+                    RunError::Mapper {
+                        kind: ErrorKind::Decode | ErrorKind::Unsupported,
+                        ..
+                    } => "BadEvent",
+                    RunError::Mapper {
+                        kind: ErrorKind::Config,
+                        ..
+                    } => "MapperConfig",
+                    RunError::Timeout { .. } => "MapperTimeout",
+                    RunError::OutOfMemory { .. } => "MapperOutOfMemory",
+                    RunError::Trap(_) => "MapperTrap",
+                };
+                tracing::error!(request_id = %request_id, mapper = %label, error_type = kind, error = %e, "Invocation failed.");
+                Err(InvocationError {
+                    kind,
+                    message: format!("{e} (mapper {label})"),
+                })
+            }
+        }
+    }
+
+    /// Closes the WhaTap connection cleanly (SIGTERM).
+    pub async fn shutdown(&self) {
+        if let Some(sink) = self.sink.lock().await.as_mut() {
+            sink.close().await;
+        }
+    }
+}
+
+/// JSON log lines, as the Lambda log format expects; level from `LOG_LEVEL` or `RUST_LOG`.
+fn init_tracing() {
+    let level = std::env::var("RUST_LOG")
+        .or_else(|_| std::env::var("LOG_LEVEL"))
+        .unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_target(false)
+        .with_ansi(false)
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            level.to_ascii_lowercase(),
+        ))
+        .try_init();
+}
+
+/// Serves the Runtime API until the runtime shuts the process down.
+pub async fn serve() -> Result<(), lambda_runtime::Error> {
+    init_tracing();
+    let forwarder = match Forwarder::from_env().await {
+        Ok(f) => Arc::new(f),
+        Err(e) => {
+            tracing::error!(error = %e, "The forwarder cannot start.");
+            return Err(e.into());
+        }
+    };
+    tracing::info!(mapper = %forwarder.store.current().label(), "Forwarder ready.");
+    let on_term = forwarder.clone();
+    tokio::spawn(async move {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            term.recv().await;
+            tracing::info!("SIGTERM: closing the WhaTap connection.");
+            on_term.shutdown().await;
+            std::process::exit(0);
+        }
+    });
+    lambda_runtime::run(service_fn(move |event| {
+        let f = forwarder.clone();
+        async move { f.handle(event).await }
+    }))
+    .await
+}

@@ -1,0 +1,170 @@
+//! The sandbox around a mapper: a guest that traps, loops or allocates without end fails only
+//! its own invocation, with the cause named and within its budget, and the next one works; a
+//! guest cannot reach files, the environment, sockets or the real clock; a component built for
+//! another major contract version is refused by name.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use rds_forwarder::runtime::{LoadError, RunError, Runtime, SandboxLimits};
+use rds_forwarder::sink::{Memory, into_memory};
+
+async fn load_test_mapper(runtime: &Runtime) -> std::sync::Arc<rds_forwarder::runtime::Mapper> {
+    let bytes = std::fs::read(test_component("test_mapper")).expect("test component");
+    runtime
+        .load(&bytes, "test_mapper.wasm")
+        .await
+        .expect("loads")
+}
+
+async fn run_mode(
+    runtime: &Runtime,
+    mapper: &rds_forwarder::runtime::Mapper,
+    mode: &str,
+    budget: Duration,
+) -> (Result<String, RunError>, Duration) {
+    let started = Instant::now();
+    let ran = runtime
+        .run(
+            mapper,
+            b"{}",
+            &invocation(&[("mode", mode)]),
+            Box::new(Memory::default()),
+            budget,
+        )
+        .await;
+    let took = started.elapsed();
+    let result = ran.result.map(|_| {
+        let sink = into_memory(ran.sink).expect("memory sink");
+        sink.records
+            .first()
+            .map(|r| r.content.clone())
+            .unwrap_or_default()
+    });
+    (result, took)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn faults_fail_one_invocation_and_the_next_one_works() {
+    let runtime = Runtime::new(SandboxLimits {
+        memory_bytes: 64 << 20,
+    })
+    .expect("engine");
+    let mapper = load_test_mapper(&runtime).await;
+    assert_eq!(mapper.label(), "test-mapper@2.0.0-test");
+
+    let (r, _) = run_mode(&runtime, &mapper, "trap", Duration::from_secs(10)).await;
+    let e = r.unwrap_err();
+    assert!(matches!(e, RunError::Trap(_)), "{e}");
+    assert!(e.to_string().starts_with("the mapper trapped: "), "{e}");
+
+    let budget = Duration::from_millis(300);
+    let (r, took) = run_mode(&runtime, &mapper, "loop", budget).await;
+    assert_eq!(
+        r.unwrap_err().to_string(),
+        "the mapper ran past its time budget of 300 ms and was stopped"
+    );
+    // A bound, not a speed goal: the interrupt must come within a few ticks of the budget.
+    assert!(took < budget + Duration::from_secs(2), "took {took:?}");
+
+    let (r, _) = run_mode(&runtime, &mapper, "alloc", Duration::from_secs(20)).await;
+    let e = r.unwrap_err();
+    assert!(
+        matches!(e, RunError::OutOfMemory { limit_mb: 64, .. }),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .starts_with("the mapper exceeded its memory limit of 64 MiB"),
+        "{e}"
+    );
+
+    // After each fault the same mapper serves the next invocation.
+    let (r, _) = run_mode(&runtime, &mapper, "echo", Duration::from_secs(10)).await;
+    assert_eq!(r.unwrap(), "mapped by test-mapper (2 bytes)");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_guest_has_no_files_env_sockets_or_real_clock() {
+    let runtime = runtime();
+    let mapper = load_test_mapper(&runtime).await;
+    let budget = Duration::from_secs(10);
+    let (files, _) = run_mode(&runtime, &mapper, "files", budget).await;
+    assert!(
+        files.unwrap().starts_with("files: Err("),
+        "no preopened directories"
+    );
+    let (env, _) = run_mode(&runtime, &mapper, "env", budget).await;
+    assert_eq!(env.unwrap(), "env: 0 variables");
+    let (socket, _) = run_mode(&runtime, &mapper, "socket", budget).await;
+    assert!(socket.unwrap().starts_with("socket: Err("), "no network");
+    let (clock, _) = run_mode(&runtime, &mapper, "clock", budget).await;
+    // The wall clock stands at the invocation's receive time.
+    assert_eq!(clock.unwrap(), format!("clock: Ok({NOW_MS})"));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_component_of_a_future_major_contract_is_refused_naming_both_versions() {
+    let runtime = runtime();
+    let bytes = std::fs::read(test_component("future_mapper")).expect("future component");
+    let err = runtime
+        .load(&bytes, "future_mapper.wasm")
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        matches!(err, LoadError::IncompatibleContract { .. }),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "the mapper was built for contract whatap:rds-mapper@2.0.0, but this host implements whatap:rds-mapper@1.0.0 (compatible: 1.0.x)"
+    );
+}
+
+#[test]
+fn compile_makes_a_cwasm_that_loads_and_refuses_a_foreign_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("default.cwasm");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_rds-forwarder"))
+        .args(["compile", "--output", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let described = std::process::Command::new(env!("CARGO_BIN_EXE_rds-forwarder"))
+        .args(["describe", "--mapper", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        described.status.success(),
+        "{}",
+        String::from_utf8_lossy(&described.stderr)
+    );
+    let info: serde_json::Value = serde_json::from_slice(&described.stdout).unwrap();
+    assert_eq!(info["name"], "rds-mapper");
+    // A .cwasm for another engine configuration (here: one with fuel) is refused clearly.
+    let mut config = wasmtime::Config::new();
+    config.consume_fuel(true);
+    let other = wasmtime::Engine::new(&config).unwrap();
+    let foreign = other
+        .precompile_component(rds_forwarder::embedded::DEFAULT_MAPPER)
+        .unwrap();
+    let bad = dir.path().join("foreign.cwasm");
+    std::fs::write(&bad, foreign).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rds-forwarder"))
+        .args(["describe", "--mapper", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.contains("a precompiled mapper (.cwasm) that this host build cannot run"),
+        "{err}"
+    );
+}
