@@ -5,12 +5,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, SocketAddr};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::collector::{CollectorProcess, test_license};
 use common::*;
 use rds_forwarder::collector::{Collector, Faults, MemoryReport};
 use rds_forwarder::runtime::bindings::{FieldValue, LogRecord};
@@ -18,75 +18,6 @@ use rds_forwarder::whatap::config::WhatapConfig;
 use rds_forwarder::whatap::license::License;
 use rds_forwarder::whatap::sink::WhatapSink;
 use tokio::net::TcpListener;
-
-/// A test license (not a real project's): pcode 424242, a 16-byte key.
-fn test_license() -> String {
-    License::build(424242, b"test-key-0123456")
-}
-
-struct CollectorProcess {
-    child: Child,
-    addr: SocketAddr,
-    lines: Arc<std::sync::Mutex<Vec<String>>>,
-    reader: std::thread::JoinHandle<()>,
-}
-
-impl CollectorProcess {
-    fn start(license: &str) -> CollectorProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rds-forwarder"))
-            .args(["collector", "--listen", "127.0.0.1:0", "--license", license])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting the collector");
-        let mut first = String::new();
-        BufReader::new(child.stderr.as_mut().expect("stderr"))
-            .read_line(&mut first)
-            .expect("collector banner");
-        let addr = first
-            .split_whitespace()
-            .find_map(|w| w.parse::<SocketAddr>().ok())
-            .unwrap_or_else(|| panic!("no address in {first:?}"));
-        assert!(!first.contains(license), "the banner shows the license");
-        let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let stdout = child.stdout.take().expect("stdout");
-        let sink = lines.clone();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        CollectorProcess {
-            child,
-            addr,
-            lines,
-            reader,
-        }
-    }
-
-    /// Waits (at most 10 s) until the collector has printed `n` records.
-    fn wait_for(&self, n: usize) {
-        let until = Instant::now() + Duration::from_secs(10);
-        while self.lines.lock().unwrap().len() < n && Instant::now() < until {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Stops the collector and returns what it printed on stdout and stderr.
-    fn finish(mut self) -> (String, String) {
-        let _ = self.child.kill();
-        let out = self.child.wait_with_output().expect("collector output");
-        let _ = self.reader.join();
-        let printed: String = self
-            .lines
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|l| format!("{l}\n"))
-            .collect();
-        (printed, String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-}
 
 fn invoke(sink: &str, env: &[(&str, String)], files: &[String]) -> std::process::Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rds-forwarder"));

@@ -2,6 +2,10 @@
 //! process, and the native mapping library, in one JSON shape.
 #![allow(dead_code)]
 
+pub mod collector;
+pub mod moto;
+pub mod runtime_api;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

@@ -1,0 +1,353 @@
+//! The real binary in Lambda mode, against the Runtime API emulator on 127.0.0.1, with the
+//! collector emulator as WhaTap: events in, records at the collector, summaries (or typed
+//! errors) back, JSON log lines out; and the mapper hot-swapped from a local S3 (moto).
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::collector::{CollectorProcess, test_license};
+use common::runtime_api::{Outcome, RuntimeApi};
+use common::*;
+
+const ANSWER_WITHIN: Duration = Duration::from_secs(30);
+
+struct Bootstrap {
+    child: Child,
+    log: tempfile::NamedTempFile,
+}
+
+impl Bootstrap {
+    /// Starts `rds-forwarder` with no arguments, as Lambda starts `bootstrap`.
+    fn start(
+        api: &RuntimeApi,
+        collector: &CollectorProcess,
+        extra: &[(&str, String)],
+    ) -> Bootstrap {
+        let log = tempfile::NamedTempFile::new().expect("log file");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rds-forwarder"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
+            .env("AWS_LAMBDA_FUNCTION_NAME", "rds-forwarder-test")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("WHATAP_HOST", collector.addr.ip().to_string())
+            .env("WHATAP_PORT", collector.addr.port().to_string())
+            .env("WHATAP_LICENSE", test_license())
+            .env("LOG_LEVEL", "info")
+            .stdout(Stdio::from(log.reopen().expect("log")))
+            .stderr(Stdio::from(log.reopen().expect("log")));
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        Bootstrap {
+            child: cmd.spawn().expect("starting the bootstrap"),
+            log,
+        }
+    }
+
+    fn logs(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+}
+
+impl Drop for Bootstrap {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(fixtures().join("events").join(name)).expect("fixture")
+}
+
+fn response(api: &RuntimeApi, id: &str) -> serde_json::Value {
+    match api.outcome(id, ANSWER_WITHIN) {
+        Some(Outcome::Response(v)) => v,
+        other => panic!("{id}: expected a response, got {other:?}"),
+    }
+}
+
+#[test]
+fn events_in_records_at_the_collector_summaries_back() {
+    let collector = CollectorProcess::start(&test_license());
+    let api = RuntimeApi::start();
+    let lambda = Bootstrap::start(&api, &collector, &[]);
+    api.invoke(
+        "req-logs",
+        &fixture("awslogs-postgresql.json"),
+        ANSWER_WITHIN,
+    );
+    api.invoke(
+        "req-event",
+        &fixture("rds-db-instance-event.failover.json"),
+        ANSWER_WITHIN,
+    );
+    api.invoke(
+        "req-control",
+        &fixture("awslogs-control-message.json"),
+        ANSWER_WITHIN,
+    );
+    api.invoke(
+        "req-bad",
+        &std::fs::read(fixtures().join("bad/invalid-base64.json")).unwrap(),
+        ANSWER_WITHIN,
+    );
+
+    let logs = response(&api, "req-logs");
+    assert_eq!(logs["records"], 3);
+    assert_eq!(logs["batches"], 1);
+    assert_eq!(logs["event_kind"], "awslogs");
+    assert_eq!(
+        logs["mapper"],
+        format!("rds-mapper@{}", env!("CARGO_PKG_VERSION"))
+    );
+    assert_eq!(logs["request_id"], "req-logs");
+    assert_eq!(response(&api, "req-event")["records"], 1);
+    let control = response(&api, "req-control");
+    assert_eq!(
+        (
+            control["records"].clone(),
+            control["skipped"]["control-message"].clone()
+        ),
+        (0.into(), 1.into())
+    );
+    match api.outcome("req-bad", ANSWER_WITHIN) {
+        Some(Outcome::Error {
+            error_type,
+            message,
+        }) => {
+            assert_eq!(error_type, "BadEvent");
+            assert!(
+                message.starts_with("awslogs.data is not valid base64"),
+                "{message}"
+            );
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
+
+    // What reached the collector is what `invoke` maps (receive time aside: none is used).
+    let printed = std::process::Command::new(env!("CARGO_BIN_EXE_rds-forwarder"))
+        .args(["invoke"])
+        .arg(fixtures().join("events/awslogs-postgresql.json"))
+        .arg(fixtures().join("events/rds-db-instance-event.failover.json"))
+        .output()
+        .unwrap();
+    let expected = json_lines(&String::from_utf8_lossy(&printed.stdout));
+    collector.wait_for(expected.len());
+    let (received, problems) = collector.finish();
+    assert_same_records("lambda → collector", &json_lines(&received), &expected);
+    assert!(!problems.contains("collector: "), "{problems}");
+
+    // JSON log lines naming the request and the mapper; never the license.
+    let log = lambda.logs();
+    let done: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["message"] == "Invocation mapped and delivered.")
+        .collect();
+    assert_eq!(done.len(), 3, "{log}");
+    assert_eq!(done[0]["request_id"], "req-logs");
+    assert_eq!(
+        done[0]["mapper"],
+        format!("rds-mapper@{}", env!("CARGO_PKG_VERSION"))
+    );
+    assert!(log.contains("\"error_type\":\"BadEvent\""), "{log}");
+    assert!(
+        !log.contains(&test_license()),
+        "the license leaked into the logs"
+    );
+}
+
+#[test]
+fn an_unreachable_collector_fails_the_invocation_as_retryable_delivery() {
+    // A collector that is started and stopped at once: its port is closed.
+    let gone = CollectorProcess::start(&test_license());
+    let api = RuntimeApi::start();
+    let lambda = Bootstrap::start(
+        &api,
+        &gone,
+        &[
+            ("WHATAP_SEND_BUDGET_MS", "1500".into()),
+            ("WHATAP_CONNECT_TIMEOUT_MS", "300".into()),
+        ],
+    );
+    let _ = gone.finish();
+    api.invoke("req-1", &fixture("rds-db-proxy-event.json"), ANSWER_WITHIN);
+    match api.outcome("req-1", ANSWER_WITHIN) {
+        Some(Outcome::Error {
+            error_type,
+            message,
+        }) => {
+            assert_eq!(error_type, "DeliveryFailed");
+            assert!(
+                message.starts_with(
+                    "delivery failed: could not deliver 1 records to WhaTap (127.0.0.1)"
+                ),
+                "{message}"
+            );
+        }
+        other => panic!("expected an error, got {other:?}: {}", lambda.logs()),
+    }
+}
+
+fn wait_for_refresh() {
+    std::thread::sleep(Duration::from_millis(1200));
+}
+
+#[test]
+fn the_mapper_is_hot_swapped_from_s3_and_bad_objects_keep_the_previous_one() {
+    let moto = common::moto::Moto::start();
+    let s3 = moto.client();
+    let mapper_a = rds_forwarder::embedded::DEFAULT_MAPPER.to_vec();
+    let mapper_b = std::fs::read(test_component("test_mapper")).unwrap();
+    s3.put("mappers", "mapper.wasm", &mapper_a, true)
+        .expect("upload A");
+
+    let collector = CollectorProcess::start(&test_license());
+    let api = RuntimeApi::start();
+    let mut env = moto.env();
+    env.push(("MAPPER_URI", "s3://mappers/mapper.wasm".into()));
+    env.push(("MAPPER_REFRESH_SECONDS", "1".into()));
+    let lambda = Bootstrap::start(&api, &collector, &env);
+    let event = fixture("rds-db-proxy-event.json");
+    let version = env!("CARGO_PKG_VERSION");
+
+    api.invoke("a", &event, ANSWER_WITHIN);
+    assert_eq!(
+        response(&api, "a")["mapper"],
+        format!("rds-mapper@{version}")
+    );
+
+    s3.put("mappers", "mapper.wasm", &mapper_b, false)
+        .expect("upload B");
+    wait_for_refresh();
+    api.invoke("b", &event, ANSWER_WITHIN);
+    assert_eq!(response(&api, "b")["mapper"], "test-mapper@2.0.0-test");
+
+    let bad: [(&str, Vec<u8>, &str); 3] = [
+        (
+            "garbage",
+            b"this is not a component at all".to_vec(),
+            "not a WebAssembly component",
+        ),
+        (
+            "core module",
+            b"\0asm\x01\0\0\0".to_vec(),
+            "a core WebAssembly module, not a component",
+        ),
+        (
+            "future contract",
+            std::fs::read(test_component("future_mapper")).unwrap(),
+            "built for contract whatap:rds-mapper@2.0.0, but this host implements whatap:rds-mapper@1.0.0",
+        ),
+    ];
+    for (i, (what, bytes, reason)) in bad.iter().enumerate() {
+        s3.put("mappers", "mapper.wasm", bytes, false)
+            .expect("upload");
+        wait_for_refresh();
+        let id = format!("bad-{i}");
+        api.invoke(&id, &event, ANSWER_WITHIN);
+        assert_eq!(
+            response(&api, &id)["mapper"],
+            "test-mapper@2.0.0-test",
+            "{what}: the previous mapper keeps running"
+        );
+        let refused: Vec<String> = lambda
+            .logs()
+            .lines()
+            .filter(|l| l.contains("Mapper update refused"))
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(refused.len(), i + 1, "{what}: one error line each");
+        assert!(refused[i].contains(reason), "{what}: {}", refused[i]);
+        assert!(
+            refused[i].contains("\"keeping\":\"test-mapper@2.0.0-test\""),
+            "{}",
+            refused[i]
+        );
+    }
+
+    // A .cwasm made by this host's `compile` is accepted from S3 as it is.
+    let dir = tempfile::tempdir().unwrap();
+    let cwasm = dir.path().join("a.cwasm");
+    let out = Command::new(env!("CARGO_BIN_EXE_rds-forwarder"))
+        .args(["compile", "--output", cwasm.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    s3.put(
+        "mappers",
+        "mapper.wasm",
+        &std::fs::read(&cwasm).unwrap(),
+        false,
+    )
+    .expect("upload cwasm");
+    wait_for_refresh();
+    api.invoke("cwasm", &event, ANSWER_WITHIN);
+    assert_eq!(
+        response(&api, "cwasm")["mapper"],
+        format!("rds-mapper@{version}")
+    );
+
+    // B's own output reached the collector while it was in use.
+    collector.wait_for(7);
+    let (received, _) = collector.finish();
+    let contents: Vec<String> = json_lines(&received)
+        .iter()
+        .map(|r| r["content"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(
+        contents
+            .iter()
+            .filter(|c| c.starts_with("mapped by test-mapper"))
+            .count(),
+        4,
+        "{contents:?}"
+    );
+}
+
+#[test]
+fn a_mapper_that_fails_its_pinned_sha256_never_runs() {
+    let moto = common::moto::Moto::start();
+    let s3 = moto.client();
+    let mapper_b = std::fs::read(test_component("test_mapper")).unwrap();
+    s3.put("pinned", "mapper.wasm", &mapper_b, true)
+        .expect("upload");
+    let collector = CollectorProcess::start(&test_license());
+    let api = RuntimeApi::start();
+    let mut env = moto.env();
+    env.push(("MAPPER_URI", "s3://pinned/mapper.wasm".into()));
+    // Pins the embedded mapper's hash, not B's.
+    env.push((
+        "MAPPER_SHA256",
+        rds_forwarder::mapper_store::sha256_hex(rds_forwarder::embedded::DEFAULT_MAPPER),
+    ));
+    let lambda = Bootstrap::start(&api, &collector, &env);
+    api.invoke("pinned", &fixture("rds-db-proxy-event.json"), ANSWER_WITHIN);
+    assert_eq!(
+        response(&api, "pinned")["mapper"],
+        format!("rds-mapper@{}", env!("CARGO_PKG_VERSION")),
+        "the embedded default runs instead"
+    );
+    let logs = lambda.logs();
+    let refused = logs
+        .lines()
+        .find(|l| l.contains("Mapper update refused"))
+        .unwrap_or_else(|| panic!("{logs}"));
+    assert!(
+        refused.contains(&format!(
+            "the object's SHA-256 is {}",
+            rds_forwarder::mapper_store::sha256_hex(&mapper_b)
+        )),
+        "{refused}"
+    );
+    assert!(refused.contains("but MAPPER_SHA256 pins"), "{refused}");
+}
