@@ -164,7 +164,8 @@ struct Revalidation {
 pub struct MapperStore {
     settings: MapperSettings,
     s3: Option<Arc<S3Client>>,
-    current: Mutex<Arc<Mapper>>,
+    /// Always `Some` once `new` returns.
+    current: Mutex<Option<Arc<Mapper>>>,
     revalidation: tokio::sync::Mutex<Revalidation>,
 }
 
@@ -178,29 +179,44 @@ impl MapperStore {
         let store = MapperStore {
             settings,
             s3: s3.map(Arc::new),
-            current: Mutex::new(load_embedded(runtime).await?),
+            current: Mutex::new(None),
             revalidation: tokio::sync::Mutex::new(Revalidation {
                 last_check: None,
                 version: None,
             }),
         };
+        // The configured source first: the embedded default is compiled only when it fails,
+        // so a cold start pays for one compilation, not two.
         store.refresh_if_due(runtime).await;
+        if store.lock_current().is_none() {
+            store.swap(load_embedded(runtime).await?);
+        }
         Ok(store)
+    }
+
+    fn lock_current(&self) -> std::sync::MutexGuard<'_, Option<Arc<Mapper>>> {
+        self.current
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// What is in use, for log lines.
+    fn current_label(&self) -> String {
+        match self.lock_current().as_ref() {
+            Some(m) => m.label(),
+            None => "the embedded default".to_owned(),
+        }
     }
 
     /// The mapper the next invocation runs.
     pub fn current(&self) -> Arc<Mapper> {
-        self.current
-            .lock()
-            .map(|m| m.clone())
-            .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+        self.lock_current()
+            .clone()
+            .expect("MapperStore::new always installs a mapper")
     }
 
     fn swap(&self, mapper: Arc<Mapper>) {
-        match self.current.lock() {
-            Ok(mut m) => *m = mapper,
-            Err(poisoned) => *poisoned.into_inner() = mapper,
-        }
+        *self.lock_current() = Some(mapper);
     }
 
     /// Revalidates the source if the refresh interval has passed; swaps in a new mapper when
@@ -228,13 +244,13 @@ impl MapperStore {
                         self.swap(mapper);
                     }
                     Err(e) => tracing::error!(
-                        origin = %uri, error = %e, keeping = %self.current().label(),
+                        origin = %uri, error = %e, keeping = %self.current_label(),
                         "Mapper update refused; keeping the mapper in use."
                     ),
                 }
             }
             Err(e) => {
-                tracing::error!(origin = %uri, error = %e, keeping = %self.current().label(), "Mapper source unreadable; keeping the mapper in use.")
+                tracing::error!(origin = %uri, error = %e, keeping = %self.current_label(), "Mapper source unreadable; keeping the mapper in use.")
             }
         }
     }
