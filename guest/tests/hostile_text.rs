@@ -21,13 +21,28 @@ fn check(message: &str) {
     for log_type in LOG_TYPES {
         let entries = parse_message(log_type, message);
         assert!(!entries.is_empty());
-        let joined: Vec<&str> = entries.iter().map(|e| e.text).collect();
-        let joined = joined.join("\n");
-        // Splitting drops only the newline between entries (and a trailing one).
-        assert_eq!(
-            joined.trim_end_matches(['\n', '\r']),
-            message.trim_end_matches(['\n', '\r']),
-            "{log_type}"
+        // Entries are slices of the message, in order; between two of them, and after the
+        // last, there is exactly one line terminator (LF or CRLF) and nothing else.
+        let base = message.as_ptr() as usize;
+        let mut at = 0usize;
+        for (i, e) in entries.iter().enumerate() {
+            let start = e.text.as_ptr() as usize - base;
+            let gap = &message[at..start];
+            if i == 0 {
+                assert_eq!(start, 0, "{log_type}: the first entry starts the message");
+            } else {
+                assert!(
+                    gap == "\n" || gap == "\r\n",
+                    "{log_type}: {gap:?} between entries {}-{i}",
+                    i - 1
+                );
+            }
+            at = start + e.text.len();
+        }
+        let tail = &message[at..];
+        assert!(
+            tail.is_empty() || tail == "\n" || tail == "\r\n",
+            "{log_type}: {tail:?} left after the last entry"
         );
     }
 }
@@ -68,6 +83,11 @@ proptest! {
 
     #[test]
     fn log_like_text_never_panics_or_loses_bytes(s in log_like()) {
+        check(&s);
+    }
+
+    #[test]
+    fn crlf_text_never_loses_bytes(s in log_like().prop_map(|s| s.replace('\n', "\r\n"))) {
         check(&s);
     }
 

@@ -38,6 +38,8 @@ pub enum StartError {
     Engine(#[from] crate::runtime::EngineError),
     #[error("the embedded mapper does not load: {0}")]
     Embedded(#[from] crate::runtime::LoadError),
+    #[error("WHATAP_LICENSE_SECRET_ARN: {0}")]
+    Secret(#[from] crate::secrets::SecretError),
 }
 
 /// An invocation that failed; its kind becomes Lambda's `errorType`.
@@ -79,6 +81,23 @@ impl Forwarder {
                 .filter(|m| (16..=4096).contains(m))
                 .ok_or(StartError::Memory(v))?,
         };
+        // The license from Secrets Manager when it is not in the environment.
+        let license = match (
+            var("WHATAP_LICENSE").filter(|l| !l.is_empty()),
+            var("WHATAP_LICENSE_SECRET_ARN").filter(|a| !a.is_empty()),
+        ) {
+            (None, Some(arn)) => {
+                let client = crate::secrets::SecretsClient::from_env(var)?;
+                let license = tokio::task::spawn_blocking(move || client.license(&arn))
+                    .await
+                    .map_err(|e| crate::secrets::SecretError::Call {
+                        action: "GetSecretValue",
+                        why: e.to_string(),
+                    })??;
+                Some(license)
+            }
+            _ => None,
+        };
         let runtime = Runtime::new(SandboxLimits {
             memory_bytes: memory_mb << 20,
         })?;
@@ -89,7 +108,13 @@ impl Forwarder {
             }
             _ => None,
         };
-        let whatap = WhatapConfig::from_env(&function_name)?;
+        let whatap = WhatapConfig::from_lookup(
+            |k| match (k, &license) {
+                ("WHATAP_LICENSE", Some(from_secret)) => Some(from_secret.clone()),
+                _ => var(k),
+            },
+            &function_name,
+        )?;
         let store = MapperStore::new(&runtime, settings, s3).await?;
         Ok(Forwarder {
             runtime,

@@ -21,5 +21,6 @@ pub mod mapper_store;
 pub mod record_json;
 pub mod runtime;
 pub mod s3;
+pub mod secrets;
 pub mod sink;
 pub mod whatap;

@@ -351,3 +351,44 @@ fn a_mapper_that_fails_its_pinned_sha256_never_runs() {
     );
     assert!(refused.contains("but MAPPER_SHA256 pins"), "{refused}");
 }
+
+#[test]
+fn the_license_can_come_from_secrets_manager() {
+    let moto = common::moto::Moto::start();
+    let env = moto.env();
+    let mut env_sm: Vec<(&str, String)> = env
+        .iter()
+        .filter(|(k, _)| *k != "AWS_ENDPOINT_URL_S3")
+        .cloned()
+        .collect();
+    env_sm.push(("AWS_ENDPOINT_URL", format!("http://{}", moto.addr)));
+    let lookup = |k: &str| env_sm.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
+    let client = rds_forwarder::secrets::SecretsClient::from_env(lookup).expect("client");
+    let created = client
+        .call("CreateSecret", &serde_json::json!({"Name": "whatap/license", "SecretString": serde_json::json!({"license": test_license()}).to_string()}))
+        .expect("create secret");
+    let arn = created["ARN"].as_str().expect("ARN").to_owned();
+    assert_eq!(client.license(&arn).expect("read back"), test_license());
+
+    let collector = CollectorProcess::start(&test_license());
+    let api = RuntimeApi::start();
+    let mut extra = env_sm.clone();
+    extra.push(("WHATAP_LICENSE", String::new()));
+    extra.push(("WHATAP_LICENSE_SECRET_ARN", arn));
+    let lambda = Bootstrap::start(&api, &collector, &extra);
+    api.invoke(
+        "from-secret",
+        &fixture("rds-db-proxy-event.json"),
+        ANSWER_WITHIN,
+    );
+    assert_eq!(
+        response(&api, "from-secret")["records"],
+        1,
+        "{}",
+        lambda.logs()
+    );
+    collector.wait_for(1);
+    let (received, _) = collector.finish();
+    assert_eq!(json_lines(&received).len(), 1);
+    assert!(!lambda.logs().contains(&test_license()));
+}

@@ -262,9 +262,12 @@ pub fn split(message: &str, is_start: impl Fn(&str, &str) -> bool) -> Vec<&str> 
     pieces
 }
 
+/// Drops one line terminator (LF or CRLF); a lone CR is content and stays.
 fn trim_newline(s: &str) -> &str {
-    let s = s.strip_suffix('\n').unwrap_or(s);
-    s.strip_suffix('\r').unwrap_or(s)
+    match s.strip_suffix('\n') {
+        Some(s) => s.strip_suffix('\r').unwrap_or(s),
+        None => s,
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,331 @@
+//! The CloudFormation templates as data: the parameter set, the runtime and architecture, one
+//! function with conditional reserved concurrency, least-privilege IAM (no `*` resource), the
+//! on-failure destination, scoped invoke permissions; and N log groups → N subscription
+//! filters through `Fn::ForEach`. (`cfn-lint`, run by .ci/run, checks them against AWS's
+//! schemas.)
+
+use std::path::Path;
+
+use serde_norway::Value;
+
+fn template(name: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../deploy")
+        .join(name);
+    serde_norway::from_str(&std::fs::read_to_string(&path).expect("template"))
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn at<'v>(v: &'v Value, path: &[&str]) -> &'v Value {
+    path.iter().fold(v, |v, k| {
+        v.get(*k).unwrap_or_else(|| panic!("no {k} in {path:?}"))
+    })
+}
+
+/// `!Tag value` as (tag, value).
+fn tagged(v: &Value) -> Option<(String, &Value)> {
+    match v {
+        Value::Tagged(t) => Some((t.tag.to_string(), &t.value)),
+        _ => None,
+    }
+}
+
+fn resources_of_type<'v>(t: &'v Value, kind: &str) -> Vec<(&'v str, &'v Value)> {
+    at(t, &["Resources"])
+        .as_mapping()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some(kind))
+        .map(|(k, r)| (k.as_str().unwrap_or(""), r))
+        .collect()
+}
+
+/// Every `Resource` of every IAM statement, however deep.
+fn statement_resources(v: &Value, out: &mut Vec<Value>) {
+    match v {
+        Value::Mapping(m) => {
+            if m.contains_key("Effect")
+                && let Some(r) = m.get("Resource")
+            {
+                out.push(r.clone());
+            }
+            m.values().for_each(|v| statement_resources(v, out));
+        }
+        Value::Sequence(s) => s.iter().for_each(|v| statement_resources(v, out)),
+        Value::Tagged(t) => statement_resources(&t.value, out),
+        _ => {}
+    }
+}
+
+#[test]
+fn install_template_parameters_function_and_runtime() {
+    let t = template("install.yaml");
+    let params: Vec<&str> = at(&t, &["Parameters"])
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .filter_map(Value::as_str)
+        .collect();
+    for p in [
+        "ProjectAccessKey",
+        "ProjectAccessKeySecretArn",
+        "Pcode",
+        "Host",
+        "Port",
+        "TimeOut",
+        "MemorySize",
+        "UseReservedConcurrency",
+        "ReservedConcurrency",
+        "CodeBucket",
+        "CodeKey",
+        "MapperBucket",
+        "MapperKey",
+        "MapperSha256",
+        "Architecture",
+        "LogLevel",
+    ] {
+        assert!(params.contains(&p), "missing parameter {p}");
+    }
+    assert_eq!(
+        at(&t, &["Parameters", "Host", "Default"]).as_str(),
+        Some("13.124.11.223/13.209.172.35")
+    );
+    assert_eq!(
+        at(&t, &["Parameters", "Port", "Default"]).as_u64(),
+        Some(6600)
+    );
+    assert_eq!(
+        at(&t, &["Parameters", "TimeOut", "Default"]).as_u64(),
+        Some(150)
+    );
+    assert_eq!(
+        at(&t, &["Parameters", "MemorySize", "MinValue"]).as_u64(),
+        Some(128)
+    );
+    assert_eq!(
+        at(&t, &["Parameters", "MemorySize", "MaxValue"]).as_u64(),
+        Some(3008)
+    );
+    assert_eq!(
+        at(&t, &["Parameters", "ProjectAccessKey", "NoEcho"]).as_bool(),
+        Some(true)
+    );
+    let arch = at(&t, &["Parameters", "Architecture"]);
+    assert_eq!(arch.get("Default").and_then(Value::as_str), Some("arm64"));
+    let allowed: Vec<&str> = arch
+        .get("AllowedValues")
+        .and_then(Value::as_sequence)
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(allowed, ["arm64", "x86_64"]);
+
+    let functions = resources_of_type(&t, "AWS::Lambda::Function");
+    assert_eq!(
+        functions.len(),
+        1,
+        "one function resource, not one per option"
+    );
+    let f = at(functions[0].1, &["Properties"]);
+    assert_eq!(f["Runtime"].as_str(), Some("provided.al2023"));
+    assert_eq!(f["Handler"].as_str(), Some("bootstrap"));
+    let archs = f["Architectures"].as_sequence().unwrap();
+    assert_eq!(
+        tagged(&archs[0]).map(|(tag, v)| (tag, v.as_str().map(str::to_owned))),
+        Some(("!Ref".into(), Some("Architecture".into())))
+    );
+    // Reserved concurrency only when asked for.
+    let (tag, args) = tagged(&f["ReservedConcurrentExecutions"]).expect("!If");
+    assert_eq!(tag, "!If");
+    let args = args.as_sequence().unwrap();
+    assert_eq!(args[0].as_str(), Some("UseReserved"));
+    assert_eq!(
+        tagged(&args[2]).map(|(t, v)| (t, v.as_str().map(str::to_owned))),
+        Some(("!Ref".into(), Some("AWS::NoValue".into())))
+    );
+    let (tag, cond) = tagged(at(&t, &["Conditions", "UseReserved"])).unwrap();
+    assert_eq!(tag, "!Equals");
+    assert_eq!(cond[1].as_str(), Some("true"));
+    // The license never comes back in an output.
+    let outputs = serde_norway::to_string(at(&t, &["Outputs"])).unwrap();
+    assert!(!outputs.contains("ProjectAccessKey"));
+    assert!(
+        at(&t, &["Outputs", "WhaTapRDSLogArn"])
+            .get("Value")
+            .is_some()
+    );
+}
+
+#[test]
+fn install_template_iam_is_least_privilege() {
+    let t = template("install.yaml");
+    let mut resources = Vec::new();
+    statement_resources(at(&t, &["Resources", "FunctionRole"]), &mut resources);
+    assert!(resources.len() >= 4, "{resources:?}");
+    for r in &resources {
+        let text = serde_norway::to_string(r).unwrap();
+        assert!(
+            !text.trim().ends_with('*') && text.trim() != "'*'",
+            "a wildcard resource: {text}"
+        );
+    }
+    let role = serde_norway::to_string(at(&t, &["Resources", "FunctionRole"])).unwrap();
+    assert!(
+        role.contains("arn:${AWS::Partition}:s3:::${MapperBucket}/${MapperKey}"),
+        "s3:GetObject on the mapper object only"
+    );
+    assert!(!role.contains("s3:*") && !role.contains("s3:::*"));
+    assert!(
+        role.contains("${FunctionLogGroup.Arn}"),
+        "logs on its own log group"
+    );
+    // The S3 statement exists only when a mapper is configured.
+    assert!(role.contains("HasMapper"));
+}
+
+#[test]
+fn install_template_keeps_undeliverable_events_and_scopes_invokers() {
+    let t = template("install.yaml");
+    let configs = resources_of_type(&t, "AWS::Lambda::EventInvokeConfig");
+    assert_eq!(configs.len(), 1);
+    let p = at(configs[0].1, &["Properties"]);
+    assert!(p.get("MaximumRetryAttempts").is_some());
+    let (tag, dest) = tagged(at(p, &["DestinationConfig", "OnFailure", "Destination"])).unwrap();
+    assert_eq!(
+        (tag.as_str(), dest.as_str()),
+        ("!GetAtt", Some("FailedEventQueue.Arn"))
+    );
+    let queue = at(&t, &["Resources", "FailedEventQueue"]);
+    assert_eq!(queue["Type"].as_str(), Some("AWS::SQS::Queue"));
+    assert!(queue["Properties"].get("MessageRetentionPeriod").is_some());
+    let permissions = resources_of_type(&t, "AWS::Lambda::Permission");
+    assert_eq!(permissions.len(), 2);
+    let principals: Vec<String> = permissions
+        .iter()
+        .map(|(_, r)| {
+            let p = &r["Properties"];
+            assert!(
+                p.get("SourceAccount").is_some() && p.get("SourceArn").is_some(),
+                "unscoped permission"
+            );
+            serde_norway::to_string(&p["Principal"]).unwrap()
+        })
+        .collect();
+    assert!(
+        principals
+            .iter()
+            .any(|p| p.contains("logs.${AWS::Region}.amazonaws.com")),
+        "{principals:?}"
+    );
+    assert!(
+        principals
+            .iter()
+            .any(|p| p.contains("events.amazonaws.com")),
+        "{principals:?}"
+    );
+}
+
+/// Expands `Fn::ForEach::<name>: [var, !Ref list, {template}]` as AWS::LanguageExtensions does:
+/// `&{var}` in a key becomes the value less its non-alphanumerics, `!Ref var` becomes the value.
+fn expand_for_each(resources: &Value, list_param: &str, values: &[&str]) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    for (key, body) in resources.as_mapping().unwrap() {
+        let key = key.as_str().unwrap();
+        if !key.starts_with("Fn::ForEach::") {
+            continue;
+        }
+        let spec = body.as_sequence().unwrap();
+        let var = spec[0].as_str().unwrap();
+        let (_, list) = tagged(&spec[1]).unwrap();
+        assert_eq!(list.as_str(), Some(list_param));
+        for value in values {
+            let alnum: String = value.chars().filter(char::is_ascii_alphanumeric).collect();
+            for (name, resource) in spec[2].as_mapping().unwrap() {
+                let name = name
+                    .as_str()
+                    .unwrap()
+                    .replace(&format!("&{{{var}}}"), &alnum);
+                out.push((name, substitute(resource, var, value)));
+            }
+        }
+    }
+    out
+}
+
+fn substitute(v: &Value, var: &str, value: &str) -> Value {
+    match v {
+        Value::Tagged(t) if t.tag == "!Ref" && t.value.as_str() == Some(var) => {
+            Value::String(value.to_owned())
+        }
+        Value::Tagged(t) => Value::Tagged(Box::new(serde_norway::value::TaggedValue {
+            tag: t.tag.clone(),
+            value: substitute(&t.value, var, value),
+        })),
+        Value::Mapping(m) => Value::Mapping(
+            m.iter()
+                .map(|(k, v)| (k.clone(), substitute(v, var, value)))
+                .collect(),
+        ),
+        Value::Sequence(s) => {
+            Value::Sequence(s.iter().map(|v| substitute(v, var, value)).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+#[test]
+fn settings_template_subscribes_any_number_of_log_groups() {
+    let t = template("settings.yaml");
+    assert_eq!(t["Transform"].as_str(), Some("AWS::LanguageExtensions"));
+    for p in [
+        "WhaTapRDSLogArn",
+        "EventRuleName",
+        "AwsRdsNames",
+        "LogGroupNames",
+        "FilterPattern",
+    ] {
+        assert!(
+            at(&t, &["Parameters"]).get(p).is_some(),
+            "missing parameter {p}"
+        );
+    }
+    assert_eq!(
+        at(&t, &["Parameters", "LogGroupNames", "Type"]).as_str(),
+        Some("CommaDelimitedList")
+    );
+    for n in [1usize, 3, 12] {
+        let groups: Vec<String> = (0..n)
+            .map(|i| format!("/aws/rds/instance/db-{i}/error"))
+            .collect();
+        let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
+        let filters = expand_for_each(at(&t, &["Resources"]), "LogGroupNames", &groups);
+        assert_eq!(
+            filters.len(),
+            n,
+            "{n} log groups → {n} subscription filters"
+        );
+        let mut names: Vec<&str> = filters.iter().map(|(k, _)| k.as_str()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), n, "distinct logical ids");
+        for ((_, f), group) in filters.iter().zip(&groups) {
+            assert_eq!(f["Type"].as_str(), Some("AWS::Logs::SubscriptionFilter"));
+            assert_eq!(f["Properties"]["LogGroupName"].as_str(), Some(*group));
+            assert_eq!(
+                f["Condition"].as_str(),
+                Some("HasLogGroups"),
+                "no filter for \"none\""
+            );
+        }
+    }
+    let rule = at(&t, &["Resources", "RdsEventRule"]);
+    assert_eq!(rule["Condition"].as_str(), Some("HasRule"));
+    let pattern = serde_norway::to_string(&rule["Properties"]["EventPattern"]).unwrap();
+    assert!(
+        pattern.contains("aws.rds")
+            && pattern.contains("SourceIdentifier")
+            && pattern.contains("rds:"),
+        "{pattern}"
+    );
+}
