@@ -56,8 +56,15 @@ struct CompileArgs {
     mapper: MapperArgs,
     /// Output file; for the embedded mapper the default is the name the host looks for
     /// beside its executable.
-    #[arg(long, short, value_name = "FILE")]
+    #[arg(long, short, value_name = "FILE", conflicts_with = "output_dir")]
     output: Option<PathBuf>,
+    /// Write into this directory under the default name.
+    #[arg(long, value_name = "DIR")]
+    output_dir: Option<PathBuf>,
+    /// Compile for this target triple (e.g. aarch64-unknown-linux-gnu) with baseline CPU
+    /// features, instead of for this machine's CPU.
+    #[arg(long, value_name = "TRIPLE")]
+    target: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -289,11 +296,13 @@ async fn compile(args: CompileArgs) -> Result<ExitCode> {
     };
     // Refuse what would not load, before writing anything.
     let mapper = load_mapper(&runtime, &args.mapper).await?;
-    let compiled = runtime
-        .engine()
-        .precompile_component(&bytes)
+    let compiled = crate::runtime::precompile(&bytes, args.target.as_deref())
         .map_err(|e| anyhow::anyhow!("precompiling failed: {e:#}"))?;
-    let out = args.output.unwrap_or(default_name);
+    let out = match (args.output, args.output_dir) {
+        (Some(file), _) => file,
+        (None, Some(dir)) => dir.join(default_name.file_name().unwrap_or_default()),
+        (None, None) => default_name,
+    };
     std::fs::write(&out, compiled).with_context(|| format!("{}: cannot write", out.display()))?;
     println!(
         "{}",

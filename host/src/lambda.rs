@@ -10,6 +10,7 @@ use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use thiserror::Error;
+use tracing::Instrument;
 
 use crate::mapper_store::{MapperSettings, MapperStore, MapperUri};
 use crate::runtime::bindings::{ErrorKind, Invocation};
@@ -132,6 +133,19 @@ impl Forwarder {
         self.store.refresh_if_due(&self.runtime).await;
         let mapper = self.store.current();
         let label = mapper.label();
+        // Every line logged while this invocation runs (the sink's too) names it and its mapper.
+        let span = tracing::info_span!("invocation", request_id = %event.context.request_id, mapper = %label);
+        self.handle_with(event, mapper, label)
+            .instrument(span)
+            .await
+    }
+
+    async fn handle_with(
+        &self,
+        event: LambdaEvent<Box<RawValue>>,
+        mapper: Arc<crate::runtime::Mapper>,
+        label: String,
+    ) -> Result<Value, InvocationError> {
         let received = now_ms();
         let deadline_ms = i64::try_from(event.context.deadline).unwrap_or(i64::MAX);
         let left = Duration::from_millis(deadline_ms.saturating_sub(received).max(0) as u64);

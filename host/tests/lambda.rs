@@ -392,3 +392,44 @@ fn the_license_can_come_from_secrets_manager() {
     assert_eq!(json_lines(&received).len(), 1);
     assert!(!lambda.logs().contains(&test_license()));
 }
+
+#[test]
+fn sigterm_closes_the_connection_and_exits_cleanly() {
+    let collector = CollectorProcess::start(&test_license());
+    let api = RuntimeApi::start();
+    let mut lambda = Bootstrap::start(&api, &collector, &[]);
+    api.invoke(
+        "before-term",
+        &fixture("rds-db-proxy-event.json"),
+        ANSWER_WITHIN,
+    );
+    assert_eq!(response(&api, "before-term")["records"], 1);
+    let status = Command::new("kill")
+        .args(["-TERM", &lambda.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let exit = lambda.child.wait().expect("wait");
+    assert!(exit.success(), "{exit:?}");
+    let logs = lambda.logs();
+    assert!(
+        logs.contains("SIGTERM: closing the WhaTap connection."),
+        "{logs}"
+    );
+    // Every line logged during the invocation carries its request id and mapper.
+    let during: Vec<serde_json::Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["span"]["name"] == "invocation")
+        .collect();
+    assert!(!during.is_empty(), "{logs}");
+    for line in during {
+        assert_eq!(line["span"]["request_id"], "before-term", "{line}");
+        assert_eq!(
+            line["span"]["mapper"],
+            format!("rds-mapper@{}", env!("CARGO_PKG_VERSION")),
+            "{line}"
+        );
+    }
+    let _ = collector.finish();
+}

@@ -3,7 +3,7 @@
 //! message lines without their header; those are still parsed (the body is free text).
 
 use super::Parsed;
-use super::scan::{Scan, month, starts_with_date_time};
+use super::scan::{Scan, named_month_time, starts_with_date_time};
 use crate::level::Level;
 
 /// A line that is only an ISO-8601 timestamp with an offset.
@@ -31,21 +31,7 @@ pub fn ctime_header(line: &str) -> Option<i64> {
     {
         return None;
     }
-    let mut t = Scan::new(time);
-    let h = t.number()?;
-    t.eat_char(':');
-    let mi = t.number()?;
-    t.eat_char(':');
-    let se = t.number()?;
-    crate::time::epoch_ms(
-        year.parse().ok()?,
-        month(mon)?,
-        day.parse().ok()?,
-        h as u32,
-        mi as u32,
-        se as u32,
-        0,
-    )
+    named_month_time(year, mon, day, time)
 }
 
 pub fn is_start(line: &str) -> bool {

@@ -4,7 +4,7 @@
 
 use super::Parsed;
 use super::oracle_alert::{body, iso_header};
-use super::scan::{Scan, month};
+use super::scan::named_month_time;
 use crate::level::Level;
 
 /// `DD-MON-YYYY HH:MM:SS`: epoch ms.
@@ -13,21 +13,7 @@ fn listener_time(line: &str) -> Option<i64> {
     if b.len() < 20 || !b[..20].is_ascii() || b[2] != b'-' || b[6] != b'-' || b[11] != b' ' {
         return None;
     }
-    let mut t = Scan::new(&line[12..20]);
-    let h = t.number()?;
-    t.eat_char(':');
-    let mi = t.number()?;
-    t.eat_char(':');
-    let se = t.number()?;
-    crate::time::epoch_ms(
-        line[7..11].parse().ok()?,
-        month(&line[3..6])?,
-        line[..2].parse().ok()?,
-        h as u32,
-        mi as u32,
-        se as u32,
-        0,
-    )
+    named_month_time(&line[7..11], &line[3..6], &line[..2], &line[12..20])
 }
 
 pub fn is_start(prev: &str, line: &str) -> bool {

@@ -152,6 +152,29 @@ pub fn short_date_time(s: &str) -> Option<(i64, &str)> {
     Some((ms, &s[at + 6..]))
 }
 
+/// Epoch ms of a date written with an English month name and an `H:MM:SS` time, as Oracle
+/// writes it (`Mon Jan 15 03:20:00 2024`, `01-NOV-2021 17:19:26`).
+pub fn named_month_time(year: &str, month_name: &str, day: &str, time: &str) -> Option<i64> {
+    let mut t = Scan::new(time);
+    let h = t.number()?;
+    t.eat_char(':');
+    let mi = t.number()?;
+    t.eat_char(':');
+    let se = t.number()?;
+    if !t.rest.is_empty() {
+        return None;
+    }
+    epoch_ms(
+        year.parse().ok()?,
+        month(month_name)?,
+        day.parse().ok()?,
+        h as u32,
+        mi as u32,
+        se as u32,
+        0,
+    )
+}
+
 /// Month abbreviations in English, for Oracle's `Mon Jan 15 03:20:00 2024` and `01-NOV-2021`.
 pub fn month(abbrev: &str) -> Option<u32> {
     const MONTHS: [&str; 12] = [

@@ -77,11 +77,7 @@ impl Runtime {
     }
 
     fn build(limits: SandboxLimits) -> wasmtime::Result<Runtime> {
-        let mut config = Config::new();
-        config.wasm_component_model(true);
-        // Epoch interruption bounds a guest's run time at almost no cost (fuel costs 15–30%).
-        config.epoch_interruption(true);
-        let engine = Engine::new(&config)?;
+        let engine = Engine::new(&engine_config())?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         RdsMapper::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)?;
@@ -222,6 +218,29 @@ impl Runtime {
             _ => RunError::Trap(detail),
         }
     }
+}
+
+/// The engine settings every mapper is compiled with. A `.cwasm` loads only into an engine
+/// with the same settings, so `compile` uses this too.
+pub fn engine_config() -> Config {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    // Epoch interruption bounds a guest's run time at almost no cost (fuel costs 15–30%).
+    config.epoch_interruption(true);
+    config
+}
+
+/// Precompiles a component for `target` (a target triple such as
+/// `aarch64-unknown-linux-gnu`), or for this machine when `None`. With an explicit target,
+/// Cranelift uses the baseline CPU features of that architecture, so the artifact loads on any
+/// CPU of it (Lambda's included); another architecture than this machine's needs the host built
+/// with the `cross-compile` feature.
+pub fn precompile(bytes: &[u8], target: Option<&str>) -> wasmtime::Result<Vec<u8>> {
+    let mut config = engine_config();
+    if let Some(t) = target {
+        config.target(t)?;
+    }
+    Engine::new(&config)?.precompile_component(bytes)
 }
 
 fn ticks(budget: Duration) -> u64 {

@@ -47,14 +47,11 @@ impl Frame {
     /// Parses one frame from the front of `buf`: `Ok(None)` when more bytes are needed, the
     /// frame and its length otherwise.
     pub fn parse(buf: &[u8]) -> Result<Option<(Frame, usize)>, DecodeError> {
-        let Some(len) = payload_len(buf)? else {
+        let Some(whole) = whole_frame(buf)? else {
             return Ok(None);
         };
-        let total = HEADER_LEN + len;
-        if buf.len() < total {
-            return Ok(None);
-        }
-        let mut r = Reader::new(&buf[..total]);
+        let total = whole.len();
+        let mut r = Reader::new(whole);
         let frame = Frame {
             src: r.byte()?,
             code: r.byte()?,
@@ -67,13 +64,15 @@ impl Frame {
     }
 }
 
-fn payload_len(buf: &[u8]) -> Result<Option<usize>, DecodeError> {
+/// The bytes of the first frame in `buf` (both frame kinds share the header layout's length
+/// field), `None` until all of them have arrived.
+fn whole_frame(buf: &[u8]) -> Result<Option<&[u8]>, DecodeError> {
     if buf.len() < HEADER_LEN {
         return Ok(None);
     }
     let len = i32::from_be_bytes([buf[18], buf[19], buf[20], buf[21]]);
     match usize::try_from(len) {
-        Ok(n) if n <= MAX_PAYLOAD => Ok(Some(n)),
+        Ok(n) if n <= MAX_PAYLOAD => Ok(buf.get(..HEADER_LEN + n)),
         _ => Err(DecodeError::invalid(
             "frame",
             format!("payload length {len} is outside 0..={MAX_PAYLOAD}"),
@@ -101,14 +100,11 @@ impl OneWayFrame {
     }
 
     pub fn parse(buf: &[u8]) -> Result<Option<(OneWayFrame, usize)>, DecodeError> {
-        let Some(len) = payload_len(buf)? else {
+        let Some(whole) = whole_frame(buf)? else {
             return Ok(None);
         };
-        let total = HEADER_LEN + len;
-        if buf.len() < total {
-            return Ok(None);
-        }
-        let mut r = Reader::new(&buf[..total]);
+        let total = whole.len();
+        let mut r = Reader::new(whole);
         let src = r.byte()?;
         if src != NETSRC_ONEWAY {
             return Err(DecodeError::invalid(
