@@ -11,6 +11,10 @@ pub const DEFAULT_MAX_DECOMPRESSED_BYTES: usize = 32 << 20;
 pub const DEFAULT_BATCH_MAX_RECORDS: usize = 1000;
 /// Bytes per `sink.send` call, roughly (content plus tags).
 pub const DEFAULT_BATCH_MAX_BYTES: usize = 1 << 20;
+/// Content bytes of one record; a longer entry is split into parts. WhaTap's own agents cut
+/// content at 1,000,000 bytes (`logsink_limit_content_length`); we split instead, so nothing is
+/// lost, and every record stays far below the 5 MiB frame limit.
+pub const DEFAULT_MAX_CONTENT_BYTES: usize = 1_000_000;
 
 /// Validated mapper settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +22,7 @@ pub struct Config {
     pub max_decompressed_bytes: usize,
     pub batch_max_records: usize,
     pub batch_max_bytes: usize,
+    pub max_content_bytes: usize,
 }
 
 impl Default for Config {
@@ -26,6 +31,7 @@ impl Default for Config {
             max_decompressed_bytes: DEFAULT_MAX_DECOMPRESSED_BYTES,
             batch_max_records: DEFAULT_BATCH_MAX_RECORDS,
             batch_max_bytes: DEFAULT_BATCH_MAX_BYTES,
+            max_content_bytes: DEFAULT_MAX_CONTENT_BYTES,
         }
     }
 }
@@ -40,6 +46,7 @@ impl Config {
                 "max_decompressed_bytes" => &mut config.max_decompressed_bytes,
                 "batch_max_records" => &mut config.batch_max_records,
                 "batch_max_bytes" => &mut config.batch_max_bytes,
+                "max_content_bytes" => &mut config.max_content_bytes,
                 _ => continue,
             };
             *slot = match value.trim().parse::<usize>() {

@@ -61,6 +61,8 @@ pub struct Summary {
     pub batches: u32,
     /// Entries deliberately not turned into records, by reason.
     pub skipped: Vec<(String, u32)>,
+    /// Entries split into several records because they exceeded `max_content_bytes`.
+    pub split: u32,
 }
 
 /// Maps one raw Lambda event into records delivered through `output`.
@@ -94,6 +96,7 @@ pub fn map_event(
                 records: batcher.records,
                 batches: batcher.batches,
                 skipped: Vec::new(),
+                split: 0,
             })
         }
         Some(other) => Err(MapError::unsupported(format!(
@@ -150,13 +153,15 @@ fn map_awslogs(data: &str, config: &Config, output: &mut dyn Output) -> Result<S
             records: 0,
             batches: 0,
             skipped: vec![("control-message".into(), payload.log_events.len() as u32)],
+            split: 0,
         });
     }
     let stream = logs::StreamTags::new(&payload);
     let mut batcher = Batcher::new(output, config);
     let mut failed = None;
+    let mut split = 0;
     for event in &payload.log_events {
-        stream.records(event, &mut |record| {
+        split += stream.records(event, config.max_content_bytes, &mut |record| {
             if failed.is_none()
                 && let Err(e) = batcher.push(record)
             {
@@ -173,5 +178,6 @@ fn map_awslogs(data: &str, config: &Config, output: &mut dyn Output) -> Result<S
         records: batcher.records,
         batches: batcher.batches,
         skipped: Vec::new(),
+        split,
     })
 }

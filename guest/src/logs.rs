@@ -11,6 +11,8 @@ pub struct StreamTags {
     tags: Vec<(String, String)>,
     /// The log type from the group name, for choosing a parser.
     pub log_type: String,
+    log_group: String,
+    log_stream: String,
 }
 
 impl StreamTags {
@@ -36,12 +38,25 @@ impl StreamTags {
         StreamTags {
             tags,
             log_type: group.log_type.to_owned(),
+            log_group: data.log_group.to_string(),
+            log_stream: data.log_stream.to_string(),
         }
     }
 
     /// The records of one log event: one per entry in its message, each with the entry's
     /// text kept whole and the fields its format's parser read.
-    pub fn records(&self, event: &LogEvent<'_>, out: &mut impl FnMut(Record)) {
+    ///
+    /// An entry whose content exceeds `max_content_bytes` is split into parts (at character
+    /// boundaries) that carry `part`, `parts` and `original_length`; the number of entries
+    /// split is returned. Every record gets a `record_id` from log group, stream, CloudWatch
+    /// event id and entry position: a redelivered event gives the same ids.
+    pub fn records(
+        &self,
+        event: &LogEvent<'_>,
+        max_content_bytes: usize,
+        out: &mut impl FnMut(Record),
+    ) -> u32 {
+        let mut split = 0;
         let message: &str = &event.message;
         let entries = parse_message(&self.log_type, message);
         let several = entries.len() > 1;
@@ -82,7 +97,124 @@ impl StreamTags {
                     FieldValue::Text(reason.to_owned()),
                 ));
             }
-            out(r);
+            let id = record_id(&[
+                &self.log_group,
+                &self.log_stream,
+                &event.id,
+                &r.line.to_string(),
+            ]);
+            r.fields
+                .push(("record_id".to_owned(), FieldValue::Text(id)));
+            if r.content.len() > max_content_bytes {
+                split += 1;
+                split_into_parts(r, max_content_bytes, out);
+            } else {
+                out(r);
+            }
         }
+        split
+    }
+}
+
+/// A stable id for a record: FNV-1a (64-bit) over its identifying parts. Enough to recognise a
+/// redelivered record; not a security hash.
+pub fn record_id(parts: &[&str]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for &b in part.as_bytes().iter().chain(std::iter::once(&0u8)) {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
+}
+
+/// Emits `r` as parts of at most `max` content bytes each. The first part keeps the parsed
+/// fields; every part names its place.
+fn split_into_parts(r: Record, max: usize, out: &mut impl FnMut(Record)) {
+    let max = max.max(4);
+    let mut pieces = Vec::new();
+    let mut rest = r.content.as_str();
+    while !rest.is_empty() {
+        let mut cut = rest.len().min(max);
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        pieces.push(&rest[..cut]);
+        rest = &rest[cut..];
+    }
+    let parts = pieces.len() as i64;
+    let original = r.content.len() as i64;
+    for (i, piece) in pieces.iter().enumerate() {
+        let mut p = Record::new(&r.category, r.time, (*piece).to_owned());
+        p.line = r.line;
+        p.tags = r.tags.clone();
+        p.fields = if i == 0 {
+            r.fields.clone()
+        } else {
+            r.fields
+                .iter()
+                .filter(|(k, _)| k == "record_id")
+                .cloned()
+                .collect()
+        };
+        p.fields
+            .push(("part".to_owned(), FieldValue::Integer(i as i64 + 1)));
+        p.fields
+            .push(("parts".to_owned(), FieldValue::Integer(parts)));
+        p.fields
+            .push(("original_length".to_owned(), FieldValue::Integer(original)));
+        out(p);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_ids_are_stable_and_distinct() {
+        let a = record_id(&["/aws/rds/instance/db/error", "db", "3700", "1"]);
+        assert_eq!(
+            a,
+            record_id(&["/aws/rds/instance/db/error", "db", "3700", "1"])
+        );
+        assert_ne!(
+            a,
+            record_id(&["/aws/rds/instance/db/error", "db", "3700", "2"])
+        );
+        // Part boundaries matter: "ab"+"c" is not "a"+"bc".
+        assert_ne!(record_id(&["ab", "c"]), record_id(&["a", "bc"]));
+        assert_eq!(a.len(), 16);
+    }
+
+    #[test]
+    fn oversize_content_is_split_at_char_boundaries_with_nothing_lost() {
+        let content = "한".repeat(1000); // 3000 bytes
+        let mut r = Record::new("#RDS_LOG", 5, content.clone());
+        r.fields
+            .push(("record_id".into(), FieldValue::Text("x".into())));
+        r.fields.push(("user".into(), FieldValue::Text("u".into())));
+        let mut parts = Vec::new();
+        split_into_parts(r, 1000, &mut |p| parts.push(p));
+        assert_eq!(parts.len(), 4, "999 + 999 + 999 + 3 bytes");
+        assert!(parts.iter().all(|p| p.content.len() <= 1000));
+        assert_eq!(
+            parts.iter().map(|p| p.content.as_str()).collect::<String>(),
+            content
+        );
+        assert_eq!(parts[0].field("user"), Some(&FieldValue::Text("u".into())));
+        assert_eq!(parts[1].field("user"), None);
+        assert_eq!(parts[3].field("part"), Some(&FieldValue::Integer(4)));
+        assert_eq!(parts[3].field("parts"), Some(&FieldValue::Integer(4)));
+        assert_eq!(
+            parts[2].field("original_length"),
+            Some(&FieldValue::Integer(3000))
+        );
+        assert!(
+            parts
+                .iter()
+                .all(|p| p.field("record_id") == Some(&FieldValue::Text("x".into())))
+        );
     }
 }

@@ -110,6 +110,12 @@ pub fn map_rds_event(event: &Map<String, Value>, received_ms: i64) -> Record {
         Level::Info
     };
     r.set_tag("level", level.as_str());
+    // EventBridge's event id is unique per event; a redelivery keeps it.
+    let id = match r.tag("eventbridge_id") {
+        Some(id) => crate::logs::record_id(&[id]),
+        None => crate::logs::record_id(&[&r.content, &r.time.to_string()]),
+    };
+    r.set_field("record_id", crate::record::FieldValue::Text(id));
     r
 }
 

@@ -262,6 +262,7 @@ async fn invoke(args: InvokeArgs) -> Result<ExitCode> {
                             "records": summary.records,
                             "batches": summary.batches,
                             "skipped": skipped,
+                            "split": summary.split,
                             "mapper": mapper.label(),
                         })
                     );

@@ -195,6 +195,7 @@ impl Forwarder {
                     "records": summary.records,
                     "batches": summary.batches,
                     "skipped": skipped,
+                    "split": summary.split,
                     "mapper": label,
                 }))
             }

@@ -86,6 +86,7 @@ impl Guest for Component {
                     .into_iter()
                     .map(|(reason, count)| Skipped { reason, count })
                     .collect(),
+                split: s.split,
             }),
             Err(e) => {
                 let kind = match &e {

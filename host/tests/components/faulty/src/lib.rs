@@ -47,7 +47,7 @@ impl Guest for Component {
             kind: whatap::rds_mapper::types::ErrorKind::Delivery,
             message,
         })?;
-        Ok(Summary { event_kind: "test".into(), records: 1, batches: 1, skipped: vec![] })
+        Ok(Summary { event_kind: "test".into(), records: 1, batches: 1, skipped: vec![], split: 0 })
     }
 }
 

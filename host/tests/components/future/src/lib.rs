@@ -14,7 +14,7 @@ impl Guest for Component {
     }
 
     fn map_event(_event: Vec<u8>, _context: Invocation) -> Result<Summary, MapError> {
-        Ok(Summary { event_kind: "future".into(), records: 0, batches: 0, skipped: vec![] })
+        Ok(Summary { event_kind: "future".into(), records: 0, batches: 0, skipped: vec![], split: 0 })
     }
 }
 
