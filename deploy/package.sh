@@ -31,6 +31,7 @@ if ! command -v cargo-lambda >/dev/null 2>&1; then
   python3 -m pip install --quiet --disable-pip-version-check cargo-lambda
 fi
 mkdir -p "$out"
+out=$(cd "$out" && pwd)
 
 host=$(uname -m)
 native() { case "$1:$host" in x86_64:x86_64|arm64:aarch64) return 0 ;; *) return 1 ;; esac; }
@@ -64,7 +65,7 @@ for a in $archs; do
   name=$(cd "$dir" && ls rds-mapper-*.cwasm)
   zip="$out/rds-forwarder-$a.zip"
   rm -f "$zip"
-  (cd "$dir" && python3 -m zipfile -c "$OLDPWD/$zip" bootstrap "$name")
+  (cd "$dir" && python3 -m zipfile -c "$zip" bootstrap "$name")
   echo "   $zip: bootstrap + $name"
 done
 
