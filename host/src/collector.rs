@@ -35,6 +35,8 @@ pub struct Faults {
     pub drop_at_data_frame: Option<usize>,
     /// Read everything but never answer TIME_SYNC.
     pub ignore_time_sync: bool,
+    /// Flapping: every other connection (the 1st, 3rd, …) is dropped at its n-th data frame.
+    pub flap_at_data_frame: Option<usize>,
 }
 
 /// One record as received.
@@ -78,11 +80,11 @@ impl Collector {
             let Ok((stream, peer)) = listener.accept().await else {
                 continue;
             };
-            self.connections.fetch_add(1, Ordering::SeqCst);
+            let ordinal = self.connections.fetch_add(1, Ordering::SeqCst) + 1;
             let me = self.clone();
             let report = report.clone();
             tokio::spawn(async move {
-                if let Err(problem) = me.connection(stream, peer, &*report).await {
+                if let Err(problem) = me.connection(stream, peer, ordinal, &*report).await {
                     report.problem(peer, problem);
                 }
             });
@@ -93,8 +95,11 @@ impl Collector {
         &self,
         mut stream: TcpStream,
         peer: SocketAddr,
+        // This connection's place in the order of arrival (1-based), for the flapping fault.
+        ordinal: usize,
         report: &dyn Report,
     ) -> Result<(), String> {
+        let mut frames_here = 0usize;
         let mut buf = Vec::with_capacity(1 << 16);
         if !fill(&mut stream, &mut buf, 1).await? {
             return Ok(());
@@ -160,7 +165,12 @@ impl Collector {
                     .map_err(|e| e.to_string())?;
                 continue;
             }
-            if self.should_drop() {
+            frames_here += 1;
+            let flapping = self
+                .faults
+                .flap_at_data_frame
+                .is_some_and(|n| ordinal % 2 == 1 && frames_here >= n);
+            if self.should_drop() || flapping {
                 return Ok(());
             }
             let bytes = keys

@@ -361,3 +361,37 @@ async fn unconfirmed_batches_fail_and_succeed_once_confirmation_is_off() {
         "{ids:?}"
     );
 }
+
+#[tokio::test]
+async fn a_flapping_collector_still_gets_every_record() {
+    // Connections 1, 3, 5… die at their 2nd data frame; 2, 4, 6… work.
+    let faults = Faults {
+        flap_at_data_frame: Some(2),
+        ..Faults::default()
+    };
+    let (addr, report, collector) = collector_on("127.0.0.8", 0, faults).await;
+    let mut sink = WhatapSink::new(sink_config("127.0.0.8", addr.port(), &[]));
+    let batches: Vec<Vec<LogRecord>> = (0..4).map(|b| records(b, 1500)).collect();
+    for b in &batches {
+        sink.deliver(b)
+            .await
+            .expect("delivered despite the flapping");
+        // Reconnect for the next batch, so every batch meets a flapping connection.
+        sink.close().await;
+    }
+    let mut got = received_ids(&report);
+    got.dedup();
+    assert_eq!(
+        got,
+        sent_ids(&batches),
+        "every record arrived at least once"
+    );
+    let connections = collector
+        .connections
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        connections, 8,
+        "each batch: one dropped connection, one good one"
+    );
+    assert_eq!(sink.stats.failed_attempts, 4);
+}
