@@ -168,3 +168,29 @@ fn compile_makes_a_cwasm_that_loads_and_refuses_a_foreign_one() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_10_mb_message_maps_in_wasm_within_the_default_memory_cap() {
+    let runtime = runtime(); // 256 MiB, the Lambda default
+    let big = format!(
+        "2024-01-19 13:20:43 UTC:h(1):u@d:[7]:LOG:  statement: SELECT '{}'",
+        "x".repeat(10 << 20)
+    );
+    let payload = serde_json::json!({"messageType": "DATA_MESSAGE", "owner": "1", "logGroup": "/aws/rds/instance/db/postgresql",
+        "logStream": "db.0", "subscriptionFilters": [], "logEvents": [{"id": "1", "timestamp": 1, "message": big}]});
+    let event = serde_json::json!({"awslogs": {"data": rds_mapper::awslogs::encode(payload.to_string().as_bytes())}}).to_string();
+    let (summary, records) = run_wasm(&runtime, event.as_bytes())
+        .await
+        .expect("maps within the cap");
+    assert_eq!(summary.split, 1);
+    assert_eq!(
+        records.len(),
+        big.len()
+            .div_ceil(rds_mapper::config::DEFAULT_MAX_CONTENT_BYTES)
+    );
+    let rejoined: String = records
+        .iter()
+        .map(|r| r["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(rejoined, big, "nothing lost across the parts");
+}

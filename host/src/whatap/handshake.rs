@@ -387,6 +387,24 @@ mod tests {
     }
 
     #[test]
+    fn session_keys_and_ciphers_never_print_their_keys() {
+        let keys = v7_keys();
+        let shown = format!(
+            "{keys:?} {:?}",
+            super::super::cypher::Cypher::new(&keys.secure_key)
+        );
+        assert!(
+            !shown.contains("0123456789abcdef") && !shown.contains("48, 49, 50"),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains(&format!("{}", keys.hide_key))
+                && !shown.contains(&format!("{}", keys.transfer_key)),
+            "{shown}"
+        );
+    }
+
+    #[test]
     fn replies_that_are_not_for_us_or_garbage_are_refused() {
         let (l, who) = setup();
         let hello = hello_frame(&l, &who, IP, CypherLevel::Aes128);
