@@ -165,3 +165,57 @@ fn describe_refuses_what_is_not_a_mapper_of_this_contract() {
         assert_eq!(err.lines().count(), 1, "{name}: {err}");
     }
 }
+
+#[test]
+fn test_mapper_passes_the_default_mapper_on_its_fixtures_and_names_a_difference() {
+    let out = forwarder(&["test-mapper", fixtures().to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    let events = fixture_files("events").len();
+    assert_eq!(
+        text.lines().last(),
+        Some(format!("test-mapper: {events} passed, 0 failed").as_str())
+    );
+
+    // A mapper that maps differently fails each fixture, naming the first difference.
+    let other = test_component("test_mapper");
+    let out = forwarder(&[
+        "test-mapper",
+        "--mapper",
+        other.to_str().unwrap(),
+        fixtures().to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text.lines().last(),
+        Some(format!("test-mapper: 0 passed, {events} failed").as_str())
+    );
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(first["status"], "fail");
+    assert!(
+        first["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("record 0 differs in category: got \"#TEST\""),
+        "{first}"
+    );
+}
+
+#[test]
+fn test_mapper_update_writes_expected_lines_beside_the_events() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixtures().join("events/rds-db-proxy-event.json"),
+        dir.path().join("proxy.json"),
+    )
+    .unwrap();
+    let out = forwarder(&["test-mapper", "--update", dir.path().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let written = std::fs::read_to_string(dir.path().join("proxy.expected.jsonl")).unwrap();
+    let expected =
+        std::fs::read_to_string(fixtures().join("expected/rds-db-proxy-event.jsonl")).unwrap();
+    assert_same_records("update", &json_lines(&written), &json_lines(&expected));
+    let out = forwarder(&["test-mapper", dir.path().to_str().unwrap()]);
+    assert!(out.status.success());
+}
