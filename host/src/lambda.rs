@@ -39,6 +39,8 @@ pub enum StartError {
     Engine(#[from] crate::runtime::EngineError),
     #[error("the embedded mapper does not load: {0}")]
     Embedded(#[from] crate::runtime::LoadError),
+    #[error("MAPPER_SETTINGS: {0:?} is not KEY=VALUE")]
+    Settings(String),
     #[error("WHATAP_LICENSE_SECRET_ARN: {0}")]
     Secret(#[from] crate::secrets::SecretError),
 }
@@ -65,6 +67,20 @@ pub struct Forwarder {
     store: MapperStore,
     sink: tokio::sync::Mutex<Option<Box<dyn RecordSink>>>,
     function_name: String,
+    /// `MAPPER_SETTINGS`, passed to the mapper in every invocation.
+    settings: Vec<(String, String)>,
+}
+
+/// `KEY=VALUE` pairs separated by `,` or `;` (spaces around them ignored).
+pub fn parse_settings(text: &str) -> Result<Vec<(String, String)>, StartError> {
+    text.split([',', ';'])
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.trim().to_owned())),
+            _ => Err(StartError::Settings(pair.to_owned())),
+        })
+        .collect()
 }
 
 impl Forwarder {
@@ -122,6 +138,7 @@ impl Forwarder {
             store,
             sink: tokio::sync::Mutex::new(Some(Box::new(WhatapSink::new(whatap)))),
             function_name,
+            settings: parse_settings(&var("MAPPER_SETTINGS").unwrap_or_default())?,
         })
     }
 
@@ -155,7 +172,7 @@ impl Forwarder {
             function_name: self.function_name.clone(),
             deadline_ms,
             received_ms: received,
-            config: Vec::new(),
+            config: self.settings.clone(),
         };
         let mut slot = self.sink.lock().await;
         let Some(mut sink) = slot.take() else {
@@ -279,4 +296,25 @@ pub async fn serve() -> Result<(), lambda_runtime::Error> {
         async move { f.handle(event).await }
     }))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_pairs() {
+        assert_eq!(
+            parse_settings(" batch_max_records=1 ; max_content_bytes = 500000,").unwrap(),
+            vec![
+                ("batch_max_records".to_owned(), "1".to_owned()),
+                ("max_content_bytes".to_owned(), "500000".to_owned())
+            ]
+        );
+        assert!(parse_settings("").unwrap().is_empty());
+        assert_eq!(
+            parse_settings("oops").unwrap_err().to_string(),
+            "MAPPER_SETTINGS: \"oops\" is not KEY=VALUE"
+        );
+    }
 }

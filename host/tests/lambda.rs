@@ -75,7 +75,12 @@ fn response(api: &RuntimeApi, id: &str) -> serde_json::Value {
 fn events_in_records_at_the_collector_summaries_back() {
     let collector = CollectorProcess::start(&test_license());
     let api = RuntimeApi::start();
-    let lambda = Bootstrap::start(&api, &collector, &[]);
+    // Mapper settings reach the mapper: one record per batch.
+    let lambda = Bootstrap::start(
+        &api,
+        &collector,
+        &[("MAPPER_SETTINGS", "batch_max_records=1".into())],
+    );
     api.invoke(
         "req-logs",
         &fixture("awslogs-postgresql.json"),
@@ -99,7 +104,7 @@ fn events_in_records_at_the_collector_summaries_back() {
 
     let logs = response(&api, "req-logs");
     assert_eq!(logs["records"], 3);
-    assert_eq!(logs["batches"], 1);
+    assert_eq!(logs["batches"], 3, "MAPPER_SETTINGS batch_max_records=1");
     assert_eq!(logs["event_kind"], "awslogs");
     assert_eq!(
         logs["mapper"],
