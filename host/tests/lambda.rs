@@ -303,12 +303,14 @@ fn the_mapper_is_hot_swapped_from_s3_and_bad_objects_keep_the_previous_one() {
     );
 
     // B's own output reached the collector while it was in use.
-    collector.wait_for(7);
+    // a, b, three refused uploads (still B), the .cwasm: one record each.
+    collector.wait_for(6);
     let (received, _) = collector.finish();
     let contents: Vec<String> = json_lines(&received)
         .iter()
         .map(|r| r["content"].as_str().unwrap_or("").to_owned())
         .collect();
+    assert_eq!(contents.len(), 6, "{contents:?}");
     assert_eq!(
         contents
             .iter()

@@ -354,7 +354,17 @@ async fn unconfirmed_batches_fail_and_succeed_once_confirmation_is_off() {
         .await
         .expect("written without confirmation");
     unconfirmed.close().await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Unconfirmed means the sender cannot know when the collector is done: poll (5 s at most).
+    let until = Instant::now() + Duration::from_secs(5);
+    while received_ids(&report)
+        .iter()
+        .filter(|i| i.starts_with("1-"))
+        .count()
+        < 5
+        && Instant::now() < until
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let ids = received_ids(&report);
     assert!(
         ids.iter().filter(|i| i.starts_with("1-")).count() == 5,
