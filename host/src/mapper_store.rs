@@ -170,7 +170,8 @@ pub struct MapperStore {
 }
 
 impl MapperStore {
-    /// Starts with the embedded default, then tries the configured source once.
+    /// Loads the configured source; when there is none, or it fails (logged), the embedded
+    /// default.
     pub async fn new(
         runtime: &Runtime,
         settings: MapperSettings,
