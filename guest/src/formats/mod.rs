@@ -72,6 +72,25 @@ impl Parsed {
         }
     }
 
+    /// The common start of a parse: the entry must open with `YYYY-MM-DD?HH:MM:SS[.frac]`.
+    /// Gives the parse with its time set and a cursor after the timestamp, or the unparsed
+    /// entry with `reason`.
+    pub fn timed<'e>(
+        engine: &'static str,
+        entry: &'e str,
+        reason: Reason,
+    ) -> Result<(Parsed, scan::Scan<'e>), Parsed> {
+        let mut s = scan::Scan::new(entry);
+        match s.date_time() {
+            Some((ms, precise)) => {
+                let mut p = Parsed::new(Some(engine));
+                p.time(ms, precise);
+                Ok((p, s))
+            }
+            None => Err(Parsed::unparsed(Some(engine), reason, entry)),
+        }
+    }
+
     pub fn text(&mut self, key: impl Into<Cow<'static, str>>, value: &str) {
         self.fields
             .push((key.into(), FieldValue::Text(value.to_owned())));

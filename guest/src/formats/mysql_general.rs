@@ -3,7 +3,7 @@
 
 use super::Parsed;
 use super::mysql_slow::{is_banner, parse_banner};
-use super::scan::{Scan, starts_with_date_time};
+use super::scan::starts_with_date_time;
 
 pub fn is_start(prev: &str, line: &str) -> bool {
     starts_with_date_time(line, b'T') && line.contains('\t')
@@ -18,16 +18,14 @@ pub fn parse(entry: &str) -> Parsed {
     if let Some(banner) = parse_banner(entry) {
         return banner;
     }
-    let mut s = Scan::new(entry);
-    let Some((ms, precise)) = s.date_time() else {
-        return Parsed::unparsed(
-            Some("mysql"),
-            "the entry does not start with a general-log timestamp",
-            entry,
-        );
+    let (mut p, mut s) = match Parsed::timed(
+        "mysql",
+        entry,
+        "the entry does not start with a general-log timestamp",
+    ) {
+        Ok(started) => started,
+        Err(unparsed) => return unparsed,
     };
-    let mut p = Parsed::new(Some("mysql"));
-    p.time(ms, precise);
     s.eat_char('Z');
     s.spaces();
     let Some(thread) = s.number() else {

@@ -59,16 +59,14 @@ fn is_secondary(sev: &str) -> bool {
 
 pub fn parse(entry: &str) -> Parsed {
     let body = strip_export_prefix(entry);
-    let mut p = Parsed::new(Some("postgresql"));
-    let mut s = Scan::new(body);
-    let Some((ms, precise)) = s.date_time() else {
-        return Parsed::unparsed(
-            p.engine,
-            "the entry does not start with a PostgreSQL log prefix",
-            entry,
-        );
+    let (mut p, mut s) = match Parsed::timed(
+        "postgresql",
+        body,
+        "the entry does not start with a PostgreSQL log prefix",
+    ) {
+        Ok(started) => started,
+        Err(unparsed) => return unparsed,
     };
-    p.time(ms, precise);
     s.eat_char(' ');
     let zone = s.word_until(|c| !c.is_ascii_uppercase());
     if zone.is_empty() {

@@ -10,16 +10,14 @@ pub fn is_start(line: &str) -> bool {
 }
 
 pub fn parse(entry: &str) -> Parsed {
-    let mut p = Parsed::new(Some("sqlserver"));
-    let mut s = Scan::new(entry);
-    let Some((ms, precise)) = s.date_time() else {
-        return Parsed::unparsed(
-            p.engine,
-            "the entry does not start with an agent-log timestamp",
-            entry,
-        );
+    let (mut p, mut s) = match Parsed::timed(
+        "sqlserver",
+        entry,
+        "the entry does not start with an agent-log timestamp",
+    ) {
+        Ok(started) => started,
+        Err(unparsed) => return unparsed,
     };
-    p.time(ms, precise);
     if !s.eat(" - ") {
         return Parsed::unparsed(p.engine, "no ' - ' after the timestamp", entry);
     }
