@@ -6,7 +6,8 @@
 //! and lets a custom mapper reuse any layer of it.
 //!
 //! # Layout
-//! - [`map_event`]: tells the event kinds apart and drives the rest.
+//! - [`map_event`]: tells the event kinds apart and drives the rest; [`map_event_with`] adds a
+//!   custom mapper's [`Hook`] between parsing and delivery.
 //! - [`awslogs`]: base64 → gzip → JSON of a CloudWatch Logs subscription payload, size-bounded.
 //! - [`log_source`]: what log group and stream names say (scope, db identifier, log type).
 //! - [`formats`]: every RDS engine's log formats: entries and typed fields.
@@ -65,8 +66,85 @@ pub struct Summary {
     pub split: u32,
 }
 
+/// Where a custom mapper changes the default mapping: every record passes through it between
+/// parsing and delivery. Return the record (changed or not), or `None` to drop it; drops are
+/// counted in the summary as `dropped-by-mapper`, never silent.
+pub trait Hook {
+    fn record(&mut self, record: Record) -> Option<Record>;
+}
+
+/// The default mapper's hook: every record as it is.
+pub struct Unchanged;
+
+impl Hook for Unchanged {
+    fn record(&mut self, record: Record) -> Option<Record> {
+        Some(record)
+    }
+}
+
 /// Maps one raw Lambda event into records delivered through `output`.
 pub fn map_event(
+    event: &[u8],
+    invocation: &Invocation,
+    output: &mut dyn Output,
+) -> Result<Summary, MapError> {
+    map_event_with(event, invocation, output, &mut Unchanged)
+}
+
+/// `map_event` with a custom mapper's [`Hook`] between parsing and delivery.
+pub fn map_event_with(
+    event: &[u8],
+    invocation: &Invocation,
+    output: &mut dyn Output,
+    hook: &mut dyn Hook,
+) -> Result<Summary, MapError> {
+    let mut hooked = Hooked {
+        output,
+        hook,
+        dropped: 0,
+        emptied: 0,
+    };
+    let mut summary = map_unhooked(event, invocation, &mut hooked)?;
+    if hooked.dropped > 0 {
+        summary
+            .skipped
+            .push(("dropped-by-mapper".into(), hooked.dropped));
+    }
+    summary.records -= hooked.dropped.min(summary.records);
+    // A batch the hook emptied never reached `sink.send`.
+    summary.batches -= hooked.emptied.min(summary.batches);
+    Ok(summary)
+}
+
+/// Runs each batch through the hook on its way to the output.
+struct Hooked<'a> {
+    output: &'a mut dyn Output,
+    hook: &'a mut dyn Hook,
+    dropped: u32,
+    emptied: u32,
+}
+
+impl Output for Hooked<'_> {
+    fn send(&mut self, batch: Vec<Record>) -> Result<(), String> {
+        let before = batch.len();
+        let kept: Vec<Record> = batch
+            .into_iter()
+            .filter_map(|r| self.hook.record(r))
+            .collect();
+        self.dropped += (before - kept.len()) as u32;
+        if kept.is_empty() {
+            self.emptied += 1;
+            return Ok(());
+        }
+        self.output.send(kept)
+    }
+
+    fn log(&mut self, level: LogLevel, message: &str) {
+        self.output.log(level, message);
+    }
+}
+
+fn map_unhooked(
     event: &[u8],
     invocation: &Invocation,
     output: &mut dyn Output,
@@ -180,4 +258,70 @@ fn map_awslogs(data: &str, config: &Config, output: &mut dyn Output) -> Result<S
         skipped: Vec::new(),
         split,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Drops records whose content mentions `heartbeat` and tags the rest.
+    struct Quiet;
+
+    impl Hook for Quiet {
+        fn record(&mut self, mut r: Record) -> Option<Record> {
+            if r.content.contains("heartbeat") {
+                return None;
+            }
+            r.set_tag("team", "dba");
+            Some(r)
+        }
+    }
+
+    #[test]
+    fn a_hook_changes_and_drops_records_and_drops_are_counted() {
+        let payload = r#"{"messageType":"DATA_MESSAGE","owner":"1","logGroup":"/aws/rds/instance/db/error","logStream":"db","logEvents":[
+            {"id":"1","timestamp":1,"message":"rds_heartbeat2 update"},{"id":"2","timestamp":2,"message":"real work"}]}"#;
+        let event = format!(
+            r#"{{"awslogs":{{"data":"{}"}}}}"#,
+            awslogs::encode(payload.as_bytes())
+        );
+        let mut out = Collect::default();
+        let summary = map_event_with(
+            event.as_bytes(),
+            &Invocation::default(),
+            &mut out,
+            &mut Quiet,
+        )
+        .unwrap();
+        assert_eq!(out.records.len(), 1);
+        assert_eq!(out.records[0].content, "real work");
+        assert_eq!(out.records[0].tag("team"), Some("dba"));
+        assert_eq!((summary.records, summary.batches, out.batches), (1, 1, 1));
+        assert_eq!(summary.skipped, vec![("dropped-by-mapper".to_string(), 1)]);
+        // A hook that drops everything sends nothing and says so.
+        struct All;
+        impl Hook for All {
+            fn record(&mut self, _: Record) -> Option<Record> {
+                None
+            }
+        }
+        let mut none = Collect::default();
+        let summary = map_event_with(
+            event.as_bytes(),
+            &Invocation::default(),
+            &mut none,
+            &mut All,
+        )
+        .unwrap();
+        assert_eq!((summary.records, summary.batches, none.batches), (0, 0, 0));
+        assert_eq!(summary.skipped, vec![("dropped-by-mapper".to_string(), 2)]);
+        // The default hook changes nothing.
+        let mut plain = Collect::default();
+        assert_eq!(
+            map_event(event.as_bytes(), &Invocation::default(), &mut plain)
+                .unwrap()
+                .records,
+            2
+        );
+    }
 }
