@@ -174,30 +174,33 @@ pub fn assert_same_records(what: &str, actual: &[Value], expected: &[Value]) {
     }
 }
 
+/// Builds a workspace of components for wasm32-wasip2 (release) into `target/<target>`.
+fn build_components(manifest: &str, target: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let target = root.join("../target").join(target);
+    let status = std::process::Command::new(env!("CARGO"))
+        .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+        .arg(root.join(manifest))
+        .arg("--target-dir")
+        .arg(&target)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .status()
+        .expect("running cargo for the components");
+    assert!(status.success(), "building {manifest} failed");
+    target.join("wasm32-wasip2/release")
+}
+
 /// Builds the test components (`host/tests/components`) once and returns the path of one:
 /// `test_mapper` or `future_mapper`.
 pub fn test_component(name: &str) -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    let dir = BUILT.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let target = root.join("../target/test-components");
-        let status = std::process::Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--release",
-                "--target",
-                "wasm32-wasip2",
-                "--manifest-path",
-            ])
-            .arg(root.join("tests/components/Cargo.toml"))
-            .arg("--target-dir")
-            .arg(&target)
-            .env_remove("RUSTFLAGS")
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .status()
-            .expect("running cargo for the test components");
-        assert!(status.success(), "building the test components failed");
-        target.join("wasm32-wasip2/release")
-    });
-    dir.join(format!("{name}.wasm"))
+    BUILT.get_or_init(|| build_components("tests/components/Cargo.toml", "test-components")).join(format!("{name}.wasm"))
+}
+
+/// Builds the example custom mappers (`guest/examples/mappers`) once and returns one:
+/// `redact_drop_mapper` or `app_field_mapper`.
+pub fn example_mapper(name: &str) -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| build_components("../guest/examples/mappers/Cargo.toml", "example-mappers")).join(format!("{name}.wasm"))
 }
