@@ -10,7 +10,10 @@ use std::process::{Command, Output};
 use common::*;
 
 fn forwarder(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rds-forwarder")).args(args).output().expect("rds-forwarder")
+    Command::new(env!("CARGO_BIN_EXE_rds-forwarder"))
+        .args(args)
+        .output()
+        .expect("rds-forwarder")
 }
 
 fn examples() -> PathBuf {
@@ -25,14 +28,33 @@ fn both_examples_describe_themselves_and_pass_their_fixtures() {
     ] {
         let wasm = example_mapper(mapper);
         let out = forwarder(&["describe", "--mapper", wasm.to_str().unwrap()]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!((info["name"].as_str(), info["version"].as_str(), info["contract"].as_str()), (Some(name), Some("1.0.0"), Some("1.0.0")));
+        assert_eq!(
+            (
+                info["name"].as_str(),
+                info["version"].as_str(),
+                info["contract"].as_str()
+            ),
+            (Some(name), Some("1.0.0"), Some("1.0.0"))
+        );
         let dir = examples().join(fixtures);
-        let out = forwarder(&["test-mapper", "--mapper", wasm.to_str().unwrap(), dir.to_str().unwrap()]);
+        let out = forwarder(&[
+            "test-mapper",
+            "--mapper",
+            wasm.to_str().unwrap(),
+            dir.to_str().unwrap(),
+        ]);
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{name}: {text}");
-        assert!(text.lines().last().unwrap().ends_with(" passed, 0 failed"), "{text}");
+        assert!(
+            text.lines().last().unwrap().ends_with(" passed, 0 failed"),
+            "{text}"
+        );
     }
 }
 
@@ -40,18 +62,38 @@ fn both_examples_describe_themselves_and_pass_their_fixtures() {
 fn the_redacting_mapper_removes_secrets_and_drops_rds_noise() {
     let wasm = example_mapper("redact_drop_mapper");
     let event = examples().join("redact-drop/events/audit-with-secrets.synthetic.json");
-    let out = forwarder(&["invoke", "--summary", "--mapper", wasm.to_str().unwrap(), event.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = forwarder(&[
+        "invoke",
+        "--summary",
+        "--mapper",
+        wasm.to_str().unwrap(),
+        event.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let printed = String::from_utf8_lossy(&out.stdout);
     for secret in ["hunter2", "jane.doe@example.com", "rds_heartbeat2"] {
         assert!(!printed.contains(secret), "{secret} reached the output");
     }
     let records = json_lines(&printed);
     assert_eq!(records.len(), 2, "the rdsadmin heartbeat is dropped");
-    assert_eq!(records[0]["fields"]["statement"], "CREATE USER 'bob'@'%' IDENTIFIED BY '***'");
-    assert_eq!(records[1]["fields"]["statement"], "UPDATE customers SET email = '<email>' WHERE id = 7");
-    let summary: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&out.stderr).lines().last().unwrap()).unwrap();
-    assert_eq!(summary["skipped"]["dropped-by-mapper"], 1, "the drop is counted, not silent");
+    assert_eq!(
+        records[0]["fields"]["statement"],
+        "CREATE USER 'bob'@'%' IDENTIFIED BY '***'"
+    );
+    assert_eq!(
+        records[1]["fields"]["statement"],
+        "UPDATE customers SET email = '<email>' WHERE id = 7"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stderr).lines().last().unwrap()).unwrap();
+    assert_eq!(
+        summary["skipped"]["dropped-by-mapper"], 1,
+        "the drop is counted, not silent"
+    );
     assert_eq!(summary["records"], 2);
     // The same event through the default mapper keeps all three (and the secrets).
     let out = forwarder(&["invoke", event.to_str().unwrap()]);
@@ -62,13 +104,25 @@ fn the_redacting_mapper_removes_secrets_and_drops_rds_noise() {
 fn the_app_mapper_adds_typed_fields_from_a_custom_log_line() {
     let wasm = example_mapper("app_field_mapper");
     let event = examples().join("app-field/events/app-log.synthetic.json");
-    let out = forwarder(&["invoke", "--mapper", wasm.to_str().unwrap(), event.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = forwarder(&[
+        "invoke",
+        "--mapper",
+        wasm.to_str().unwrap(),
+        event.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let records = json_lines(&String::from_utf8_lossy(&out.stdout));
     assert_eq!(records.len(), 2);
     assert_eq!(records[0]["fields"]["order_id"], 42);
     assert_eq!(records[0]["fields"]["latency_ms"], 12.5);
     assert_eq!(records[0]["fields"]["msg"], "slow");
-    assert_eq!(records[0]["tags"]["level"], "warning", "level= becomes the record's level");
+    assert_eq!(
+        records[0]["tags"]["level"], "warning",
+        "level= becomes the record's level"
+    );
     assert_eq!(records[1]["tags"]["level"], "info");
 }

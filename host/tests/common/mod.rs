@@ -179,7 +179,13 @@ fn build_components(manifest: &str, target: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let target = root.join("../target").join(target);
     let status = std::process::Command::new(env!("CARGO"))
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--manifest-path",
+        ])
         .arg(root.join(manifest))
         .arg("--target-dir")
         .arg(&target)
@@ -195,12 +201,16 @@ fn build_components(manifest: &str, target: &str) -> PathBuf {
 /// `test_mapper` or `future_mapper`.
 pub fn test_component(name: &str) -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT.get_or_init(|| build_components("tests/components/Cargo.toml", "test-components")).join(format!("{name}.wasm"))
+    BUILT
+        .get_or_init(|| build_components("tests/components/Cargo.toml", "test-components"))
+        .join(format!("{name}.wasm"))
 }
 
 /// Builds the example custom mappers (`guest/examples/mappers`) once and returns one:
 /// `redact_drop_mapper` or `app_field_mapper`.
 pub fn example_mapper(name: &str) -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT.get_or_init(|| build_components("../guest/examples/mappers/Cargo.toml", "example-mappers")).join(format!("{name}.wasm"))
+    BUILT
+        .get_or_init(|| build_components("../guest/examples/mappers/Cargo.toml", "example-mappers"))
+        .join(format!("{name}.wasm"))
 }
