@@ -30,12 +30,12 @@ pub struct Faults {
     pub stall_handshake: bool,
     /// Answer the hello with bytes that are not an encrypted key reply.
     pub garbage_handshake: bool,
-    /// Drop the connection (without reading it) on this many-th data frame, counted across
-    /// connections; once.
+    /// Reset the connection (RST, without reading on) at this many-th data frame, counted
+    /// across connections; once.
     pub drop_at_data_frame: Option<usize>,
     /// Read everything but never answer TIME_SYNC.
     pub ignore_time_sync: bool,
-    /// Flapping: every other connection (the 1st, 3rd, …) is dropped at its n-th data frame.
+    /// Flapping: every other connection (the 1st, 3rd, …) is reset at its n-th data frame.
     pub flap_at_data_frame: Option<usize>,
 }
 
@@ -171,6 +171,8 @@ impl Collector {
                 .flap_at_data_frame
                 .is_some_and(|n| ordinal % 2 == 1 && frames_here >= n);
             if self.should_drop() || flapping {
+                // A reset, not a clean close: the sender's batch is cut off mid-stream.
+                let _ = stream.set_zero_linger();
                 return Ok(());
             }
             let bytes = keys
