@@ -14,6 +14,7 @@
 //! - [`logs`]: CloudWatch log events → `#RDS_LOG` records.
 //! - [`rds_event`]: EventBridge `aws.rds` events → `#RDS_EVENT` records, with severity.
 //! - [`output`]: the [`Output`] trait and the batching in front of it.
+//! - [`rules`]: the mapping config (rules without code), applied as a [`Hook`]; [`redact`].
 //! - [`record`], [`level`], [`time`], [`config`], [`error`]: the shared vocabulary.
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
@@ -27,6 +28,8 @@ pub mod logs;
 pub mod output;
 pub mod rds_event;
 pub mod record;
+pub mod redact;
+pub mod rules;
 pub mod time;
 
 use serde_json::{Map, Value};
@@ -91,16 +94,28 @@ pub fn map_event(
     map_event_with(event, invocation, output, &mut Unchanged)
 }
 
-/// `map_event` with a custom mapper's [`Hook`] between parsing and delivery.
+/// `map_event` with a custom mapper's [`Hook`] between parsing and delivery. The mapping
+/// config's rules (the `rules` setting), when given, run before it.
 pub fn map_event_with(
     event: &[u8],
     invocation: &Invocation,
     output: &mut dyn Output,
     hook: &mut dyn Hook,
 ) -> Result<Summary, MapError> {
+    // The mapping config (a `rules` setting) applies first, whatever the mapper; a bad one
+    // fails the call before anything is decoded.
+    let mut rules = rules::from_settings(&invocation.config)?;
+    if let Some(r) = &rules {
+        let (level, line) = rules::describe(r);
+        output.log(level, &line);
+    }
+    let mut chain = Chain {
+        rules: rules.as_mut(),
+        hook,
+    };
     let mut hooked = Hooked {
         output,
-        hook,
+        hook: &mut chain,
         dropped: 0,
         emptied: 0,
     };
@@ -114,6 +129,22 @@ pub fn map_event_with(
     // A batch the hook emptied never reached `sink.send`.
     summary.batches -= hooked.emptied.min(summary.batches);
     Ok(summary)
+}
+
+/// The mapping config's rules, then the mapper's own hook.
+struct Chain<'a> {
+    rules: Option<&'a mut rules::Rules>,
+    hook: &'a mut dyn Hook,
+}
+
+impl Hook for Chain<'_> {
+    fn record(&mut self, record: Record) -> Option<Record> {
+        let record = match self.rules.as_deref_mut() {
+            Some(rules) => rules.record(record)?,
+            None => record,
+        };
+        self.hook.record(record)
+    }
 }
 
 /// Runs each batch through the hook on its way to the output.

@@ -128,6 +128,9 @@ struct InvokeArgs {
     /// A mapper setting, KEY=VALUE (repeatable).
     #[arg(long = "config", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     config: Vec<(String, String)>,
+    /// A mapping config (rules without code, JSON), passed as the `rules` setting.
+    #[arg(long, value_name = "FILE")]
+    rules: Option<PathBuf>,
     /// Time budget of one event, in milliseconds.
     #[arg(long, default_value_t = 60_000, value_name = "MS")]
     timeout_ms: u64,
@@ -246,6 +249,12 @@ async fn invoke(args: InvokeArgs) -> Result<ExitCode> {
         }
     };
     let budget = Duration::from_millis(args.timeout_ms);
+    let mut settings = args.config.clone();
+    if let Some(path) = &args.rules {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("{}: cannot read the mapping config", path.display()))?;
+        settings.push(("rules".into(), text));
+    }
     let mut failed = 0usize;
     for path in &args.events {
         let now = args.now_ms.unwrap_or_else(now_ms);
@@ -254,7 +263,7 @@ async fn invoke(args: InvokeArgs) -> Result<ExitCode> {
             function_name: "rds-forwarder-cli".into(),
             deadline_ms: now.saturating_add(args.timeout_ms as i64),
             received_ms: now,
-            config: args.config.clone(),
+            config: settings.clone(),
         };
         let event = match std::fs::read(path) {
             Ok(bytes) => bytes,

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use thiserror::Error;
 use tracing::Instrument;
 
-use crate::mapper_store::{MapperSettings, MapperStore, MapperUri};
+use crate::mapper_store::{MapperSettings, MapperStore, MapperUri, RulesStore};
 use crate::runtime::bindings::{ErrorKind, Invocation};
 use crate::runtime::{RunError, Runtime, SandboxLimits};
 use crate::s3::S3Client;
@@ -69,6 +69,8 @@ pub struct Forwarder {
     function_name: String,
     /// `MAPPER_SETTINGS`, passed to the mapper in every invocation.
     settings: Vec<(String, String)>,
+    /// `MAPPER_CONFIG`, passed as the `rules` setting.
+    rules: RulesStore,
 }
 
 /// `KEY=VALUE` pairs separated by `,` or `;` (spaces around them ignored).
@@ -132,13 +134,21 @@ impl Forwarder {
             },
             &function_name,
         )?;
+        let refresh = settings.refresh;
         let store = MapperStore::new(&runtime, settings, s3).await?;
+        let config = var("MAPPER_CONFIG");
+        let config_s3 = match RulesStore::needs_s3(config.as_deref()) {
+            true => Some(S3Client::from_env(var).map_err(crate::mapper_store::SourceError::from)?),
+            false => None,
+        };
+        let rules = RulesStore::new(config.as_deref(), refresh, config_s3)?;
         Ok(Forwarder {
             runtime,
             store,
             sink: tokio::sync::Mutex::new(Some(Box::new(WhatapSink::new(whatap)))),
             function_name,
             settings: parse_settings(&var("MAPPER_SETTINGS").unwrap_or_default())?,
+            rules,
         })
     }
 
@@ -149,6 +159,7 @@ impl Forwarder {
     ) -> Result<Value, InvocationError> {
         self.store.refresh_if_due(&self.runtime).await;
         let mapper = self.store.current();
+        self.rules.refresh_if_due(&self.runtime, &mapper).await;
         let label = mapper.label();
         // Every line logged while this invocation runs (the sink's too) names it and its mapper.
         let span = tracing::info_span!("invocation", request_id = %event.context.request_id, mapper = %label);
@@ -174,6 +185,18 @@ impl Forwarder {
             received_ms: received,
             config: self.settings.clone(),
         };
+        let mut invocation = invocation;
+        match self.rules.current() {
+            Some(rules) => invocation.config.push(("rules".into(), rules)),
+            // Never run without the rules the user configured (they may redact secrets).
+            None if self.rules.configured() => {
+                return Err(InvocationError {
+                    kind: "MapperConfig",
+                    message: "MAPPER_CONFIG has no valid version yet (see the log for why); not mapping without it".into(),
+                });
+            }
+            None => {}
+        }
         let mut slot = self.sink.lock().await;
         let Some(mut sink) = slot.take() else {
             return Err(InvocationError {

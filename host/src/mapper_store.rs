@@ -116,6 +116,159 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
+/// An object's bytes and version (ETag for S3, SHA-256 for a file) if it changed since
+/// `known`: what the mapper and the mapping-config stores both revalidate with.
+async fn fetch(
+    uri: &MapperUri,
+    s3: Option<&Arc<S3Client>>,
+    known: Option<&str>,
+) -> Result<Option<(Vec<u8>, String)>, SourceError> {
+    match uri {
+        MapperUri::Embedded => Ok(None),
+        MapperUri::File(path) => {
+            let bytes = std::fs::read(path).map_err(|source| SourceError::File {
+                path: path.display().to_string(),
+                source,
+            })?;
+            let version = sha256_hex(&bytes);
+            Ok((known != Some(version.as_str())).then_some((bytes, version)))
+        }
+        MapperUri::S3 { bucket, key } => {
+            let Some(s3) = s3 else {
+                return Err(S3Error::NoCredentials.into());
+            };
+            // ureq blocks: run it off the async worker.
+            let (bucket, key, known, s3) = (
+                bucket.clone(),
+                key.clone(),
+                known.map(str::to_owned),
+                s3.clone(),
+            );
+            let fetched = tokio::task::spawn_blocking(move || {
+                s3.get_if_changed(&bucket, &key, known.as_deref())
+            })
+            .await
+            .map_err(|e| SourceError::Task(e.to_string()))??;
+            Ok(match fetched {
+                Fetched::NotModified => None,
+                Fetched::Object { bytes, etag } => {
+                    let version = etag.unwrap_or_else(|| sha256_hex(&bytes));
+                    Some((bytes, version))
+                }
+            })
+        }
+    }
+}
+
+/// The mapping config (`MAPPER_CONFIG`: inline JSON, a file path, or `s3://bucket/key`), passed
+/// to the mapper as its `rules` setting and revalidated like the mapper. A new version is
+/// checked by a dry run of the mapper in use; one it refuses (a bad config: the message names
+/// the line and the reason) is logged and the previous config stays in force.
+pub struct RulesStore {
+    source: Option<MapperUri>,
+    refresh: Duration,
+    s3: Option<Arc<S3Client>>,
+    current: Mutex<Option<String>>,
+    revalidation: tokio::sync::Mutex<Revalidation>,
+}
+
+/// The event of a dry run: an RDS event, which every mapper maps and which needs no decoding.
+const DRY_RUN_EVENT: &[u8] = br#"{"source":"aws.rds","detail-type":"RDS DB Instance Event","detail":{"Message":"mapping config check"}}"#;
+
+impl RulesStore {
+    pub fn new(
+        config: Option<&str>,
+        refresh: Duration,
+        s3: Option<S3Client>,
+    ) -> Result<RulesStore, SourceError> {
+        let text = config.map(str::trim).filter(|c| !c.is_empty());
+        let (source, inline) = match text {
+            None => (None, None),
+            Some(t) if t.starts_with('{') => (None, Some(t.to_owned())),
+            Some(t) => (Some(MapperUri::parse(Some(t))?), None),
+        };
+        Ok(RulesStore {
+            source,
+            refresh,
+            s3: s3.map(Arc::new),
+            current: Mutex::new(inline),
+            revalidation: tokio::sync::Mutex::new(Revalidation {
+                last_check: None,
+                version: None,
+            }),
+        })
+    }
+
+    /// Whether a config is configured at all (inline or from a source).
+    pub fn configured(&self) -> bool {
+        self.source.is_some() || self.current().is_some()
+    }
+
+    /// Whether an S3 source needs credentials.
+    pub fn needs_s3(config: Option<&str>) -> bool {
+        config.is_some_and(|c| c.trim().starts_with("s3://"))
+    }
+
+    /// The config in force, if any.
+    pub fn current(&self) -> Option<String> {
+        self.current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Revalidates the source (at most every refresh interval) and checks a new version with a
+    /// dry run of `mapper` before it takes effect.
+    pub async fn refresh_if_due(&self, runtime: &Runtime, mapper: &Mapper) {
+        let Some(source) = &self.source else {
+            return;
+        };
+        let mut state = self.revalidation.lock().await;
+        if state.last_check.is_some_and(|t| t.elapsed() < self.refresh) {
+            return;
+        }
+        state.last_check = Some(Instant::now());
+        let origin = source.display();
+        let fetched = match fetch(source, self.s3.as_ref(), state.version.as_deref()).await {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!(origin = %origin, error = %e, "Mapping config unreadable; keeping the config in force.");
+                return;
+            }
+        };
+        let Some((bytes, version)) = fetched else {
+            return;
+        };
+        state.version = Some(version);
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let invocation = crate::runtime::bindings::Invocation {
+            request_id: "mapping-config-check".into(),
+            function_name: String::new(),
+            deadline_ms: i64::MAX,
+            received_ms: 0,
+            config: vec![("rules".into(), text.clone())],
+        };
+        let ran = runtime
+            .run(
+                mapper,
+                DRY_RUN_EVENT,
+                &invocation,
+                Box::new(crate::sink::Memory::default()),
+                Duration::from_secs(5),
+            )
+            .await;
+        match ran.result {
+            Ok(_) => {
+                tracing::info!(origin = %origin, "Mapping config in force.");
+                *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(text);
+            }
+            Err(e) => {
+                tracing::error!(origin = %origin, error = %e, "Mapping config refused; keeping the config in force.")
+            }
+        }
+    }
+}
+
 /// Where a precompiled embedded mapper is looked for: next to the executable (the Lambda zip's
 /// root), named by the embedded component's hash so a stale one is never used.
 pub fn embedded_cwasm_name() -> String {
@@ -258,41 +411,7 @@ impl MapperStore {
 
     /// The object's bytes and version if it changed since `known`.
     async fn fetch(&self, known: Option<&str>) -> Result<Option<(Vec<u8>, String)>, SourceError> {
-        match &self.settings.uri {
-            MapperUri::Embedded => Ok(None),
-            MapperUri::File(path) => {
-                let bytes = std::fs::read(path).map_err(|source| SourceError::File {
-                    path: path.display().to_string(),
-                    source,
-                })?;
-                let version = sha256_hex(&bytes);
-                Ok((known != Some(version.as_str())).then_some((bytes, version)))
-            }
-            MapperUri::S3 { bucket, key } => {
-                let Some(s3) = &self.s3 else {
-                    return Err(S3Error::NoCredentials.into());
-                };
-                // ureq blocks: run it off the async worker.
-                let (bucket, key, known, s3) = (
-                    bucket.clone(),
-                    key.clone(),
-                    known.map(str::to_owned),
-                    s3.clone(),
-                );
-                let fetched = tokio::task::spawn_blocking(move || {
-                    s3.get_if_changed(&bucket, &key, known.as_deref())
-                })
-                .await
-                .map_err(|e| SourceError::Task(e.to_string()))??;
-                Ok(match fetched {
-                    Fetched::NotModified => None,
-                    Fetched::Object { bytes, etag } => {
-                        let version = etag.unwrap_or_else(|| sha256_hex(&bytes));
-                        Some((bytes, version))
-                    }
-                })
-            }
-        }
+        fetch(&self.settings.uri, self.s3.as_ref(), known).await
     }
 
     async fn verify_and_load(

@@ -219,3 +219,61 @@ fn test_mapper_update_writes_expected_lines_beside_the_events() {
     let out = forwarder(&["test-mapper", dir.path().to_str().unwrap()]);
     assert!(out.status.success());
 }
+
+#[test]
+fn invoke_applies_a_mapping_config_and_refuses_a_bad_one_with_line_and_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.json");
+    std::fs::write(
+        &rules,
+        r#"{"exclude": {"audit": ["rdsadmin,localhost,4,1024"]}, "redact": ["ipv4"], "tags": {"team": "dba"},
+            "levels": [{"log_type": "audit", "contains": "READ", "level": "notice"}]}"#,
+    )
+    .unwrap();
+    let event = fixtures().join("events/awslogs-aurora-mysql-audit.json");
+    let out = forwarder(&[
+        "invoke",
+        "--rules",
+        rules.to_str().unwrap(),
+        event.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let records = json_lines(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(records.len(), 2);
+    assert!(records.iter().all(|r| r["tags"]["team"] == "dba"));
+    assert_eq!(records[0]["tags"]["level"], "notice", "READ → notice");
+    assert_eq!(records[1]["tags"]["level"], "info");
+
+    std::fs::write(&rules, "{\n  \"exclude\": {\"audit\": \"not a list\"}\n}").unwrap();
+    let out = forwarder(&[
+        "invoke",
+        "--rules",
+        rules.to_str().unwrap(),
+        event.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "error: {}: invalid mapper configuration: rules: exclude.audit must be a list of strings\n",
+            event.display()
+        )
+    );
+    std::fs::write(
+        &rules,
+        "{\n  \"tags\": {\"team\": \"dba\"},\n  \"oops\": 1\n}",
+    )
+    .unwrap();
+    let out = forwarder(&[
+        "invoke",
+        "--rules",
+        rules.to_str().unwrap(),
+        event.to_str().unwrap(),
+    ]);
+    assert!(
+        stderr(&out)
+            .contains("invalid mapper configuration: rules: line 3 column 8: unknown field `oops`"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -440,3 +440,87 @@ fn sigterm_closes_the_connection_and_exits_cleanly() {
     }
     let _ = collector.finish();
 }
+
+#[test]
+fn the_mapping_config_is_hot_swapped_and_a_bad_one_keeps_the_previous() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("rules.json");
+    std::fs::write(&config, r#"{"tags": {"team": "dba"}}"#).unwrap();
+    let collector = CollectorProcess::start(&test_license());
+    let api = RuntimeApi::start();
+    let lambda = Bootstrap::start(
+        &api,
+        &collector,
+        &[
+            ("MAPPER_CONFIG", config.display().to_string()),
+            ("MAPPER_REFRESH_SECONDS", "1".into()),
+        ],
+    );
+    let event = fixture("rds-db-proxy-event.json");
+    api.invoke("c1", &event, ANSWER_WITHIN);
+    assert_eq!(response(&api, "c1")["records"], 1);
+
+    std::fs::write(&config, "{\n  \"tags\": {\"team\": 7}\n}").unwrap();
+    wait_for_refresh();
+    api.invoke("c2", &event, ANSWER_WITHIN);
+    assert_eq!(
+        response(&api, "c2")["records"],
+        1,
+        "the previous config keeps working"
+    );
+    let logs = lambda.logs();
+    let refused = logs
+        .lines()
+        .find(|l| l.contains("Mapping config refused"))
+        .unwrap_or_else(|| panic!("{logs}"));
+    assert!(
+        refused.contains("rules: tags.team must be a string"),
+        "{refused}"
+    );
+
+    std::fs::write(&config, r#"{"tags": {"team": "sre"}}"#).unwrap();
+    wait_for_refresh();
+    api.invoke("c3", &event, ANSWER_WITHIN);
+    assert_eq!(response(&api, "c3")["records"], 1);
+
+    collector.wait_for(3);
+    let (received, _) = collector.finish();
+    let teams: Vec<String> = json_lines(&received)
+        .iter()
+        .map(|r| r["tags"]["team"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(teams, ["dba", "dba", "sre"]);
+}
+
+#[test]
+fn without_a_valid_mapping_config_nothing_is_mapped() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("rules.json");
+    std::fs::write(&config, r#"{"redact": ["ssn"]}"#).unwrap();
+    let collector = CollectorProcess::start(&test_license());
+    let api = RuntimeApi::start();
+    let _lambda = Bootstrap::start(
+        &api,
+        &collector,
+        &[("MAPPER_CONFIG", config.display().to_string())],
+    );
+    api.invoke("c1", &fixture("rds-db-proxy-event.json"), ANSWER_WITHIN);
+    match api.outcome("c1", ANSWER_WITHIN) {
+        Some(Outcome::Error {
+            error_type,
+            message,
+        }) => {
+            assert_eq!(error_type, "MapperConfig");
+            assert!(
+                message.starts_with("MAPPER_CONFIG has no valid version yet"),
+                "{message}"
+            );
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
+    let (received, _) = collector.finish();
+    assert!(
+        received.is_empty(),
+        "nothing may be sent without the configured rules"
+    );
+}

@@ -14,67 +14,8 @@ fn new_hook() -> RedactDrop {
     RedactDrop
 }
 
-/// Replaces the quoted secret after `IDENTIFIED BY` or `PASSWORD` (any case) with `***`. The
-/// quote may be `'`, `"`, or escaped (`\'`, as the audit log writes quotes inside SQL).
-fn redact_passwords(text: &str) -> String {
-    // ASCII lower-casing keeps byte offsets, so indices into `lower` are indices into `text`.
-    let lower = text.to_ascii_lowercase();
-    let mut out = String::with_capacity(text.len());
-    let mut at = 0;
-    while let Some(after) = ["identified by", "password"]
-        .iter()
-        .filter_map(|k| lower[at..].find(k).map(|i| at + i + k.len()))
-        .min()
-    {
-        let rest = &text[after..];
-        let open = after + (rest.len() - rest.trim_start_matches([' ', '=', '(']).len());
-        let quote = ["\\'", "\\\"", "'", "\""].into_iter().find(|q| text[open..].starts_with(q));
-        match quote.and_then(|q| text[open + q.len()..].find(q).map(|end| (q, open + q.len() + end))) {
-            Some((q, close)) => {
-                out.push_str(&text[at..open]);
-                out.push_str(q);
-                out.push_str("***");
-                out.push_str(q);
-                at = close + q.len();
-            }
-            None => {
-                out.push_str(&text[at..after]);
-                at = after;
-            }
-        }
-    }
-    out.push_str(&text[at..]);
-    out
-}
-
-/// Replaces words that look like e-mail addresses with `<email>`.
-fn redact_emails(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut word = String::new();
-    let flush = |word: &mut String, out: &mut String| {
-        let core = word.trim_matches(|c: char| !c.is_ascii_alphanumeric());
-        let is_email = core.split_once('@').is_some_and(|(u, d)| !u.is_empty() && d.contains('.') && !d.starts_with('.'));
-        if is_email {
-            out.push_str(&word.replace(core, "<email>"));
-        } else {
-            out.push_str(word);
-        }
-        word.clear();
-    };
-    for c in text.chars() {
-        if c.is_whitespace() || c == '\'' || c == '"' || c == ',' {
-            flush(&mut word, &mut out);
-            out.push(c);
-        } else {
-            word.push(c);
-        }
-    }
-    flush(&mut word, &mut out);
-    out
-}
-
 fn redact(text: &str) -> String {
-    redact_emails(&redact_passwords(text))
+    rds_mapper::redact::emails(&rds_mapper::redact::passwords(text))
 }
 
 impl rds_mapper::Hook for RedactDrop {

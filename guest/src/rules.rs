@@ -1,0 +1,340 @@
+//! Rules without code: the mapping config a user changes instead of writing a mapper. JSON,
+//! passed by the host as the `rules` setting (from `MAPPER_CONFIG`):
+//!
+//! ```json
+//! {
+//!   "include": {"slowquery": ["orders"]},           // per log type (or "*"): keep only matching
+//!   "exclude": {"*": ["rds_heartbeat2"], "audit": ["rdsadmin"]},  // drop matching
+//!   "redact": ["passwords", "emails", "ipv4", {"text": "secret-token", "replace": "***"}],
+//!   "tags": {"team": "dba", "env": "prod"},          // added to every record
+//!   "levels": [{"log_type": "error", "contains": "Aborted connection", "level": "info"}]
+//! }
+//! ```
+//!
+//! Patterns are plain substrings of the record's content. The log type is the record's
+//! `log_type` tag (`rds-event` for RDS events). Levels: the first matching rule wins. A bad
+//! config is refused whole, naming the line and the reason.
+
+use serde::Deserialize;
+use serde_json::Map;
+
+use crate::error::MapError;
+use crate::level::Level;
+use crate::output::LogLevel;
+use crate::record::{FieldValue, Record};
+use crate::{Hook, redact};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RulesFile {
+    #[serde(default)]
+    include: Map<String, serde_json::Value>,
+    #[serde(default)]
+    exclude: Map<String, serde_json::Value>,
+    #[serde(default)]
+    redact: Vec<Redaction>,
+    #[serde(default)]
+    tags: Map<String, serde_json::Value>,
+    #[serde(default)]
+    levels: Vec<LevelRule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Redaction {
+    Builtin(String),
+    Literal {
+        text: String,
+        #[serde(default = "stars")]
+        replace: String,
+    },
+}
+
+fn stars() -> String {
+    "***".to_owned()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LevelRule {
+    #[serde(default)]
+    log_type: Option<String>,
+    contains: String,
+    level: String,
+}
+
+enum Redactor {
+    Passwords,
+    Emails,
+    Ipv4,
+    Literal(String, String),
+}
+
+/// Validated rules, ready to apply as a [`Hook`].
+pub struct Rules {
+    include: Vec<(String, Vec<String>)>,
+    exclude: Vec<(String, Vec<String>)>,
+    redact: Vec<Redactor>,
+    tags: Vec<(String, String)>,
+    levels: Vec<(Option<String>, String, Level)>,
+}
+
+fn bad(msg: impl std::fmt::Display) -> MapError {
+    MapError::Config(format!("rules: {msg}"))
+}
+
+fn patterns(
+    section: &str,
+    map: Map<String, serde_json::Value>,
+) -> Result<Vec<(String, Vec<String>)>, MapError> {
+    map.into_iter()
+        .map(|(log_type, v)| {
+            let list: Vec<String> = serde_json::from_value(v)
+                .map_err(|_| bad(format!("{section}.{log_type} must be a list of strings")))?;
+            if list.iter().any(String::is_empty) {
+                return Err(bad(format!(
+                    "{section}.{log_type} has an empty pattern (it would match everything)"
+                )));
+            }
+            Ok((log_type, list))
+        })
+        .collect()
+}
+
+impl Rules {
+    /// Parses and validates a mapping config; the error names the line and the reason.
+    pub fn parse(text: &str) -> Result<Rules, MapError> {
+        let file: RulesFile = serde_json::from_str(text).map_err(|e| {
+            let what = e.to_string();
+            let what = what.split(" at line ").next().unwrap_or(&what).to_owned();
+            bad(format!("line {} column {}: {what}", e.line(), e.column()))
+        })?;
+        let redact = file
+            .redact
+            .into_iter()
+            .map(|r| match r {
+                Redaction::Builtin(name) => match name.as_str() {
+                    "passwords" => Ok(Redactor::Passwords),
+                    "emails" => Ok(Redactor::Emails),
+                    "ipv4" => Ok(Redactor::Ipv4),
+                    other => Err(bad(format!("unknown redaction {other:?} (known: passwords, emails, ipv4, or {{\"text\": …}})"))),
+                },
+                Redaction::Literal { text, .. } if text.is_empty() => Err(bad("a redaction text is empty")),
+                Redaction::Literal { text, replace } => Ok(Redactor::Literal(text, replace)),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let tags = file
+            .tags
+            .into_iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => Ok((k, s)),
+                _ => Err(bad(format!("tags.{k} must be a string"))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let levels = file
+            .levels
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let level = Level::parse(&r.level)
+                    .ok_or_else(|| bad(format!("levels[{i}].level {:?} is not one of critical, error, warning, notice, info, debug", r.level)))?;
+                Ok((r.log_type, r.contains, level))
+            })
+            .collect::<Result<Vec<_>, MapError>>()?;
+        Ok(Rules {
+            include: patterns("include", file.include)?,
+            exclude: patterns("exclude", file.exclude)?,
+            redact,
+            tags,
+            levels,
+        })
+    }
+
+    fn redact_text(&self, text: &str) -> String {
+        let mut t = text.to_owned();
+        for r in &self.redact {
+            t = match r {
+                Redactor::Passwords => redact::passwords(&t),
+                Redactor::Emails => redact::emails(&t),
+                Redactor::Ipv4 => redact::ipv4(&t),
+                Redactor::Literal(find, replace) => t.replace(find.as_str(), replace),
+            };
+        }
+        t
+    }
+}
+
+fn matching<'r>(
+    rules: &'r [(String, Vec<String>)],
+    log_type: &str,
+) -> impl Iterator<Item = &'r String> {
+    rules
+        .iter()
+        .filter(move |(t, _)| t == "*" || t == log_type)
+        .flat_map(|(_, patterns)| patterns.iter())
+}
+
+impl Hook for Rules {
+    fn record(&mut self, mut r: Record) -> Option<Record> {
+        let log_type = r.tag("log_type").unwrap_or("rds-event").to_owned();
+        let mut include = matching(&self.include, &log_type).peekable();
+        if include.peek().is_some() && !include.any(|p| r.content.contains(p.as_str())) {
+            return None;
+        }
+        if matching(&self.exclude, &log_type).any(|p| r.content.contains(p.as_str())) {
+            return None;
+        }
+        if !self.redact.is_empty() {
+            r.content = self.redact_text(&r.content);
+            for (_, v) in r.fields.iter_mut() {
+                if let FieldValue::Text(t) = v {
+                    *t = self.redact_text(t);
+                }
+            }
+        }
+        for (k, v) in &self.tags {
+            r.set_tag(k, v.clone());
+        }
+        if let Some((_, _, level)) = self.levels.iter().find(|(t, contains, _)| {
+            t.as_deref().is_none_or(|t| t == log_type) && r.content.contains(contains.as_str())
+        }) {
+            r.set_tag("level", level.as_str());
+        }
+        Some(r)
+    }
+}
+
+/// The rules in an invocation's settings (`rules`), if any.
+pub fn from_settings(settings: &[(String, String)]) -> Result<Option<Rules>, MapError> {
+    match settings.iter().rev().find(|(k, _)| k == "rules") {
+        Some((_, text)) if !text.trim().is_empty() => Rules::parse(text).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// Logged once per invocation that runs rules, so a user sees they are in force.
+pub fn describe(rules: &Rules) -> (LogLevel, String) {
+    (
+        LogLevel::Debug,
+        format!(
+            "mapping rules: {} include, {} exclude, {} redactions, {} tags, {} level rules",
+            rules.include.len(),
+            rules.exclude.len(),
+            rules.redact.len(),
+            rules.tags.len(),
+            rules.levels.len()
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(log_type: &str, content: &str) -> Record {
+        let mut r = Record::new("#RDS_LOG", 1, content.to_owned());
+        r.set_tag("log_type", log_type);
+        r.set_tag("level", "info");
+        r.set_field("statement", FieldValue::Text(content.to_owned()));
+        r
+    }
+
+    const RULES: &str = r#"{
+        "include": {"slowquery": ["orders"]},
+        "exclude": {"*": ["rds_heartbeat2"], "audit": ["rdsadmin"]},
+        "redact": ["passwords", "emails", "ipv4", {"text": "tok-123"}],
+        "tags": {"team": "dba"},
+        "levels": [{"log_type": "error", "contains": "Aborted connection", "level": "info"},
+                   {"contains": "deadlock", "level": "critical"}]
+    }"#;
+
+    #[test]
+    fn include_exclude_redact_tags_levels() {
+        let mut rules = Rules::parse(RULES).unwrap();
+        assert!(
+            rules
+                .record(rec("slowquery", "select * from users"))
+                .is_none(),
+            "not included"
+        );
+        assert!(
+            rules
+                .record(rec("slowquery", "select * from orders"))
+                .is_some()
+        );
+        assert!(
+            rules
+                .record(rec("error", "INSERT INTO mysql.rds_heartbeat2"))
+                .is_none(),
+            "excluded everywhere"
+        );
+        assert!(rules.record(rec("audit", "rdsadmin,localhost")).is_none());
+        assert!(
+            rules
+                .record(rec("error", "rdsadmin is fine here"))
+                .is_some()
+        );
+        let r = rules
+            .record(rec(
+                "general",
+                "IDENTIFIED BY 'hunter2' jane@example.com 10.0.0.1 tok-123",
+            ))
+            .unwrap();
+        assert_eq!(r.content, "IDENTIFIED BY '***' <email> <ip> ***");
+        assert_eq!(
+            r.field("statement"),
+            Some(&FieldValue::Text(
+                "IDENTIFIED BY '***' <email> <ip> ***".into()
+            ))
+        );
+        assert_eq!(r.tag("team"), Some("dba"));
+        let r = rules.record(rec("error", "Aborted connection 7")).unwrap();
+        assert_eq!(r.tag("level"), Some("info"));
+        let r = rules
+            .record(rec("postgresql", "deadlock detected"))
+            .unwrap();
+        assert_eq!(r.tag("level"), Some("critical"));
+    }
+
+    #[test]
+    fn bad_configs_are_refused_with_line_and_reason() {
+        let e = Rules::parse("{\n  \"incluude\": {}\n}")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.starts_with(
+                "invalid mapper configuration: rules: line 2 column 12: unknown field `incluude`"
+            ),
+            "{e}"
+        );
+        let e = Rules::parse("{\"redact\": [\"ssn\"]}")
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            e,
+            "invalid mapper configuration: rules: unknown redaction \"ssn\" (known: passwords, emails, ipv4, or {\"text\": …})"
+        );
+        let e = Rules::parse("{\"levels\": [{\"contains\": \"x\", \"level\": \"loud\"}]}")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.ends_with("levels[0].level \"loud\" is not one of critical, error, warning, notice, info, debug"), "{e}");
+        let e = Rules::parse("{\"exclude\": {\"*\": [\"\"]}}")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("empty pattern"), "{e}");
+        let e = Rules::parse("{\"tags\": {\"n\": 1}}")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.ends_with("tags.n must be a string"), "{e}");
+        let e = Rules::parse("not json").err().unwrap().to_string();
+        assert!(
+            e.starts_with("invalid mapper configuration: rules: line 1 column 2: expected ident"),
+            "{e}"
+        );
+    }
+}
