@@ -18,7 +18,7 @@ pub struct CollectorProcess {
     pub child: Child,
     pub addr: SocketAddr,
     lines: Arc<std::sync::Mutex<Vec<String>>>,
-    reader: std::thread::JoinHandle<()>,
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl CollectorProcess {
@@ -50,7 +50,7 @@ impl CollectorProcess {
             child,
             addr,
             lines,
-            reader,
+            reader: Some(reader),
         }
     }
 
@@ -65,8 +65,15 @@ impl CollectorProcess {
     /// Stops the collector and returns what it printed on stdout and stderr.
     pub fn finish(mut self) -> (String, String) {
         let _ = self.child.kill();
-        let out = self.child.wait_with_output().expect("collector output");
-        let _ = self.reader.join();
+        let _ = self.child.wait();
+        let mut stderr = String::new();
+        if let Some(mut err) = self.child.stderr.take() {
+            use std::io::Read;
+            let _ = err.read_to_string(&mut stderr);
+        }
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
         let printed: String = self
             .lines
             .lock()
@@ -74,6 +81,14 @@ impl CollectorProcess {
             .iter()
             .map(|l| format!("{l}\n"))
             .collect();
-        (printed, String::from_utf8_lossy(&out.stderr).into_owned())
+        (printed, stderr)
+    }
+}
+
+/// A collector never outlives its test, finished or not.
+impl Drop for CollectorProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
