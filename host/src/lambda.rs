@@ -178,14 +178,13 @@ impl Forwarder {
         let deadline_ms = i64::try_from(event.context.deadline).unwrap_or(i64::MAX);
         let left = Duration::from_millis(deadline_ms.saturating_sub(received).max(0) as u64);
         let budget = left.saturating_sub(RESPONSE_MARGIN).max(MIN_BUDGET);
-        let invocation = Invocation {
+        let mut invocation = Invocation {
             request_id: event.context.request_id.clone(),
             function_name: self.function_name.clone(),
             deadline_ms,
             received_ms: received,
             config: self.settings.clone(),
         };
-        let mut invocation = invocation;
         match self.rules.current() {
             Some(rules) => invocation.config.push(("rules".into(), rules)),
             // Never run without the rules the user configured (they may redact secrets).

@@ -224,10 +224,9 @@ impl RulesStore {
             return;
         };
         let mut state = self.revalidation.lock().await;
-        if state.last_check.is_some_and(|t| t.elapsed() < self.refresh) {
+        if !state.due(self.refresh) {
             return;
         }
-        state.last_check = Some(Instant::now());
         let origin = source.display();
         let fetched = match fetch(source, self.s3.as_ref(), state.version.as_deref()).await {
             Ok(f) => f,
@@ -314,6 +313,17 @@ struct Revalidation {
     version: Option<String>,
 }
 
+impl Revalidation {
+    /// Whether `refresh` has passed since the last check; if so, this is the check now.
+    fn due(&mut self, refresh: Duration) -> bool {
+        if self.last_check.is_some_and(|t| t.elapsed() < refresh) {
+            return false;
+        }
+        self.last_check = Some(Instant::now());
+        true
+    }
+}
+
 pub struct MapperStore {
     settings: MapperSettings,
     s3: Option<Arc<S3Client>>,
@@ -380,13 +390,9 @@ impl MapperStore {
             return;
         }
         let mut state = self.revalidation.lock().await;
-        if state
-            .last_check
-            .is_some_and(|t| t.elapsed() < self.settings.refresh)
-        {
+        if !state.due(self.settings.refresh) {
             return;
         }
-        state.last_check = Some(Instant::now());
         let uri = self.settings.uri.display();
         match self.fetch(state.version.as_deref()).await {
             Ok(None) => {}

@@ -70,18 +70,42 @@ pub struct S3Client {
     region: String,
 }
 
+/// The AWS credentials and region Lambda (or a test) puts in the environment; shared by the
+/// S3 reader and the Secrets Manager client.
+pub struct AwsEnv {
+    pub key: String,
+    pub secret: String,
+    pub token: Option<String>,
+    pub region: String,
+}
+
+impl AwsEnv {
+    /// `None` without an access key and secret.
+    pub fn from_lookup(var: &impl Fn(&str) -> Option<String>) -> Option<AwsEnv> {
+        Some(AwsEnv {
+            key: var("AWS_ACCESS_KEY_ID")?,
+            secret: var("AWS_SECRET_ACCESS_KEY")?,
+            token: var("AWS_SESSION_TOKEN").filter(|t| !t.is_empty()),
+            region: var("AWS_REGION")
+                .or_else(|| var("AWS_DEFAULT_REGION"))
+                .unwrap_or_else(|| "us-east-1".to_owned()),
+        })
+    }
+}
+
 impl S3Client {
     /// From the environment Lambda (or a test) provides.
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<S3Client, S3Error> {
-        let key = var("AWS_ACCESS_KEY_ID").ok_or(S3Error::NoCredentials)?;
-        let secret = var("AWS_SECRET_ACCESS_KEY").ok_or(S3Error::NoCredentials)?;
-        let credentials = match var("AWS_SESSION_TOKEN").filter(|t| !t.is_empty()) {
+        let AwsEnv {
+            key,
+            secret,
+            token,
+            region,
+        } = AwsEnv::from_lookup(&var).ok_or(S3Error::NoCredentials)?;
+        let credentials = match token {
             Some(token) => Credentials::new_with_token(key, secret, token),
             None => Credentials::new(key, secret),
         };
-        let region = var("AWS_REGION")
-            .or_else(|| var("AWS_DEFAULT_REGION"))
-            .unwrap_or_else(|| "us-east-1".to_owned());
         let (endpoint, style) = match var("AWS_ENDPOINT_URL_S3").or_else(|| var("AWS_ENDPOINT_URL"))
         {
             Some(e) => (e, UrlStyle::Path),

@@ -71,12 +71,12 @@ fn amz_date(unix: u64) -> String {
 
 impl SecretsClient {
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<SecretsClient, SecretError> {
-        let key = var("AWS_ACCESS_KEY_ID").ok_or(SecretError::NoCredentials)?;
-        let secret = var("AWS_SECRET_ACCESS_KEY").ok_or(SecretError::NoCredentials)?;
-        let token = var("AWS_SESSION_TOKEN").filter(|t| !t.is_empty());
-        let region = var("AWS_REGION")
-            .or_else(|| var("AWS_DEFAULT_REGION"))
-            .unwrap_or_else(|| "us-east-1".to_owned());
+        let crate::s3::AwsEnv {
+            key,
+            secret,
+            token,
+            region,
+        } = crate::s3::AwsEnv::from_lookup(&var).ok_or(SecretError::NoCredentials)?;
         let endpoint = var("AWS_ENDPOINT_URL_SECRETS_MANAGER")
             .or_else(|| var("AWS_ENDPOINT_URL"))
             .unwrap_or_else(|| format!("https://secretsmanager.{region}.amazonaws.com"));
