@@ -2,50 +2,10 @@
 //! mapping: never a panic, never a lost byte (the entries always rejoin to the message).
 
 use proptest::prelude::*;
-use rds_mapper::formats::parse_message;
 
-const LOG_TYPES: &[&str] = &[
-    "error",
-    "slowquery",
-    "general",
-    "audit",
-    "postgresql",
-    "upgrade",
-    "alert",
-    "listener",
-    "agent",
-    "trace",
-];
+mod common;
 
-fn check(message: &str) {
-    for log_type in LOG_TYPES {
-        let entries = parse_message(log_type, message);
-        assert!(!entries.is_empty());
-        // Entries are slices of the message, in order; between two of them, and after the
-        // last, there is exactly one line terminator (LF or CRLF) and nothing else.
-        let base = message.as_ptr() as usize;
-        let mut at = 0usize;
-        for (i, e) in entries.iter().enumerate() {
-            let start = e.text.as_ptr() as usize - base;
-            let gap = &message[at..start];
-            if i == 0 {
-                assert_eq!(start, 0, "{log_type}: the first entry starts the message");
-            } else {
-                assert!(
-                    gap == "\n" || gap == "\r\n",
-                    "{log_type}: {gap:?} between entries {}-{i}",
-                    i - 1
-                );
-            }
-            at = start + e.text.len();
-        }
-        let tail = &message[at..];
-        assert!(
-            tail.is_empty() || tail == "\n" || tail == "\r\n",
-            "{log_type}: {tail:?} left after the last entry"
-        );
-    }
-}
+use common::check;
 
 /// Text made of the pieces log lines are made of, so the parsers get past their first checks.
 fn log_like() -> impl Strategy<Value = String> {
