@@ -27,6 +27,8 @@ fn main() {
         .expect("host/ is inside the workspace")
         .to_path_buf();
     for watched in [
+        // The workspace manifest holds the `guest` profile the component is built with.
+        "Cargo.toml",
         "wit",
         "guest/src",
         "guest/Cargo.toml",

@@ -44,7 +44,7 @@ pub const MAPPER_NAME: &str = "rds-mapper";
 /// This mapper's version.
 pub const MAPPER_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The version of the WIT package `whatap:rds-mapper` this library implements.
-pub const CONTRACT_VERSION: &str = "1.0.0";
+pub const CONTRACT_VERSION: &str = "1.1.0";
 
 /// What the host tells the mapper about one invocation.
 #[derive(Debug, Clone, Default, PartialEq)]

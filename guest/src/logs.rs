@@ -3,43 +3,47 @@
 use crate::awslogs::{LogData, LogEvent};
 use crate::formats::parse_message;
 use crate::log_source::{LogGroup, instance_from_stream};
-use crate::record::{CATEGORY_LOG, FieldValue, Record};
+use std::borrow::Cow;
+use std::sync::Arc;
 
-/// Tags shared by every record of one payload (one log stream), computed once.
+use crate::record::{CATEGORY_LOG, FieldValue, Record, Tags, Text};
+
+/// Tags shared by every record of one payload (one log stream), computed once and shared by
+/// the records, not copied into each.
 #[derive(Debug, Clone)]
 pub struct StreamTags {
-    tags: Vec<(String, String)>,
+    tags: Arc<Tags>,
     /// The log type from the group name, for choosing a parser.
     pub log_type: String,
-    log_group: String,
-    log_stream: String,
+    /// [`record_id`]'s state after the log group and stream.
+    id_seed: RecordId,
 }
 
 impl StreamTags {
     pub fn new(data: &LogData<'_>) -> StreamTags {
         let group = LogGroup::parse(&data.log_group);
-        let mut tags = vec![
-            ("logGroup".to_owned(), data.log_group.to_string()),
-            ("logStream".to_owned(), data.log_stream.to_string()),
+        let owned = |s: &str| -> Text { Cow::Owned(s.to_owned()) };
+        let mut tags: Tags = vec![
+            ("logGroup".into(), owned(&data.log_group)),
+            ("logStream".into(), owned(&data.log_stream)),
         ];
         if let Some(id) = group.db_identifier {
-            tags.push(("db_identifier".to_owned(), id.to_owned()));
+            tags.push(("db_identifier".into(), owned(id)));
         }
-        tags.push(("scope".to_owned(), group.scope.as_str().to_owned()));
-        tags.push(("log_type".to_owned(), group.log_type.to_owned()));
+        tags.push(("scope".into(), group.scope.as_str().into()));
+        tags.push(("log_type".into(), owned(group.log_type)));
         tags.push((
-            "instance".to_owned(),
-            instance_from_stream(&data.log_stream).to_owned(),
+            "instance".into(),
+            owned(instance_from_stream(&data.log_stream)),
         ));
-        tags.push(("account".to_owned(), data.owner.to_string()));
+        tags.push(("account".into(), owned(&data.owner)));
         if let Some(policy) = &data.policy_level {
-            tags.push(("policy_level".to_owned(), policy.to_string()));
+            tags.push(("policy_level".into(), owned(policy)));
         }
         StreamTags {
-            tags,
+            tags: Arc::new(tags),
             log_type: group.log_type.to_owned(),
-            log_group: data.log_group.to_string(),
-            log_stream: data.log_stream.to_string(),
+            id_seed: RecordId::new().part(&data.log_group).part(&data.log_stream),
         }
     }
 
@@ -71,40 +75,33 @@ impl StreamTags {
             let content = if several { entry.text } else { message };
             let mut r = Record::new(CATEGORY_LOG, time, content.to_owned());
             r.line = i as i64 + 1;
-            r.tags.reserve(self.tags.len() + 4);
-            r.tags.extend(self.tags.iter().cloned());
+            r.stream_tags = Arc::clone(&self.tags);
+            r.tags.reserve(4);
             r.tags
-                .push(("cw_event_id".to_owned(), event.id.to_string()));
+                .push(("cw_event_id".into(), Cow::Owned(event.id.to_string())));
             if let Some(engine) = parsed.engine {
-                r.tags.push(("engine".to_owned(), engine.to_owned()));
+                r.tags.push(("engine".into(), engine.into()));
             }
-            r.tags
-                .push(("level".to_owned(), parsed.level.as_str().to_owned()));
+            r.tags.push(("level".into(), parsed.level.as_str().into()));
             let status = if parsed.unparsed.is_some() {
                 "unparsed"
             } else {
                 "parsed"
             };
-            r.tags.push(("parse_status".to_owned(), status.to_owned()));
-            r.fields = parsed
-                .fields
-                .into_iter()
-                .map(|(k, v)| (k.into_owned(), v))
-                .collect();
+            r.tags.push(("parse_status".into(), status.into()));
+            r.fields = parsed.fields;
+            r.fields.reserve(2);
             if let Some(reason) = parsed.unparsed {
-                r.fields.push((
-                    "parse_error".to_owned(),
-                    FieldValue::Text(reason.to_owned()),
-                ));
+                r.fields
+                    .push(("parse_error".into(), FieldValue::Text(reason.to_owned())));
             }
-            let id = record_id(&[
-                &self.log_group,
-                &self.log_stream,
-                &event.id,
-                &r.line.to_string(),
-            ]);
-            r.fields
-                .push(("record_id".to_owned(), FieldValue::Text(id)));
+            let mut line = [0u8; 20];
+            let id = self
+                .id_seed
+                .part(&event.id)
+                .part(decimal(r.line as u64, &mut line))
+                .finish();
+            r.fields.push(("record_id".into(), FieldValue::Text(id)));
             if r.content.len() > max_content_bytes {
                 split += 1;
                 split_into_parts(r, max_content_bytes, out);
@@ -119,14 +116,54 @@ impl StreamTags {
 /// A stable id for a record: FNV-1a (64-bit) over its identifying parts. Enough to recognise a
 /// redelivered record; not a security hash.
 pub fn record_id(parts: &[&str]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in parts {
+    parts
+        .iter()
+        .fold(RecordId::new(), |h, p| h.part(p))
+        .finish()
+}
+
+/// [`record_id`] built part by part, so that the parts every record of a stream shares are
+/// hashed once per stream, not once per record.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordId(u64);
+
+impl RecordId {
+    pub fn new() -> RecordId {
+        RecordId(0xcbf2_9ce4_8422_2325)
+    }
+
+    pub fn part(self, part: &str) -> RecordId {
+        let mut h = self.0;
         for &b in part.as_bytes().iter().chain(std::iter::once(&0u8)) {
             h ^= b as u64;
             h = h.wrapping_mul(0x0100_0000_01b3);
         }
+        RecordId(h)
     }
-    format!("{h:016x}")
+
+    pub fn finish(self) -> String {
+        format!("{:016x}", self.0)
+    }
+}
+
+impl Default for RecordId {
+    fn default() -> Self {
+        RecordId::new()
+    }
+}
+
+/// `n` in decimal, written into `buf` (no allocation: this runs once per record).
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[at..]).unwrap_or("0")
 }
 
 /// Emits `r` as parts of at most `max` content bytes each. The first part keeps the parsed
@@ -146,8 +183,9 @@ fn split_into_parts(r: Record, max: usize, out: &mut impl FnMut(Record)) {
     let parts = pieces.len() as i64;
     let original = r.content.len() as i64;
     for (i, piece) in pieces.iter().enumerate() {
-        let mut p = Record::new(&r.category, r.time, (*piece).to_owned());
+        let mut p = Record::new(r.category.clone(), r.time, (*piece).to_owned());
         p.line = r.line;
+        p.stream_tags = Arc::clone(&r.stream_tags);
         p.tags = r.tags.clone();
         p.fields = if i == 0 {
             r.fields.clone()
@@ -159,11 +197,10 @@ fn split_into_parts(r: Record, max: usize, out: &mut impl FnMut(Record)) {
                 .collect()
         };
         p.fields
-            .push(("part".to_owned(), FieldValue::Integer(i as i64 + 1)));
+            .push(("part".into(), FieldValue::Integer(i as i64 + 1)));
+        p.fields.push(("parts".into(), FieldValue::Integer(parts)));
         p.fields
-            .push(("parts".to_owned(), FieldValue::Integer(parts)));
-        p.fields
-            .push(("original_length".to_owned(), FieldValue::Integer(original)));
+            .push(("original_length".into(), FieldValue::Integer(original)));
         out(p);
     }
 }
@@ -171,6 +208,15 @@ fn split_into_parts(r: Record, max: usize, out: &mut impl FnMut(Record)) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_numbers_are_written_in_decimal() {
+        let mut buf = [0u8; 20];
+        assert_eq!(decimal(0, &mut buf), "0");
+        assert_eq!(decimal(7, &mut buf), "7");
+        assert_eq!(decimal(10_000, &mut buf), "10000");
+        assert_eq!(decimal(u64::MAX, &mut buf), "18446744073709551615");
+    }
 
     #[test]
     fn record_ids_are_stable_and_distinct() {
@@ -182,6 +228,16 @@ mod tests {
         assert_ne!(
             a,
             record_id(&["/aws/rds/instance/db/error", "db", "3700", "2"])
+        );
+        // Built part by part, the same id.
+        assert_eq!(
+            RecordId::new()
+                .part("/aws/rds/instance/db/error")
+                .part("db")
+                .part("3700")
+                .part("1")
+                .finish(),
+            a
         );
         // Part boundaries matter: "ab"+"c" is not "a"+"bc".
         assert_ne!(record_id(&["ab", "c"]), record_id(&["a", "bc"]));

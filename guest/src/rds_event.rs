@@ -328,14 +328,8 @@ mod tests {
             r#"{"source":"aws.rds","detail-type":"RDS DB Instance Event"}"#
         );
         assert_eq!(
-            r.tags,
-            vec![
-                (
-                    "detail_type".to_string(),
-                    "RDS DB Instance Event".to_string()
-                ),
-                ("level".to_string(), "info".to_string()),
-            ]
+            r.all_tags().collect::<Vec<_>>(),
+            vec![("detail_type", "RDS DB Instance Event"), ("level", "info"),]
         );
     }
 

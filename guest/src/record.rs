@@ -1,5 +1,19 @@
 //! The record a mapper produces: one WhaTap log record, independent of the WIT bindings so that
 //! the mapping logic can be built, tested and benchmarked natively.
+//!
+//! Keys, the category and most tag values are `Cow<'static, str>`: they are fixed names, and a
+//! 1 MB batch has some 10,000 records, so an allocation per name per record was most of the
+//! mapping's time. The tags of a log stream are shared by its records ([`Record::stream_tags`])
+//! and cross the component boundary once per batch.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+/// A name or value that is usually a fixed string.
+pub type Text = Cow<'static, str>;
+
+/// Tags, in insertion order.
+pub type Tags = Vec<(Text, Text)>;
 
 /// The WhaTap log category of RDS engine log records.
 pub const CATEGORY_LOG: &str = "#RDS_LOG";
@@ -18,22 +32,28 @@ pub enum FieldValue {
 /// One log record: what becomes one LogSinkPack on the wire.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
-    pub category: String,
+    pub category: Text,
     /// Epoch milliseconds.
     pub time: i64,
-    /// Tags in insertion order; WhaTap indexes them, so they stay low-cardinality strings.
-    pub tags: Vec<(String, String)>,
+    /// Tags every record of the same log stream carries, shared rather than copied. On the
+    /// wire a record has these first, then its own [`tags`](Record::tags); an own tag with the
+    /// same key replaces the stream's (use [`set_tag`](Record::set_tag), which does that).
+    pub stream_tags: Arc<Tags>,
+    /// The record's own tags in insertion order; WhaTap indexes tags, so they stay
+    /// low-cardinality strings.
+    pub tags: Tags,
     /// Typed fields in insertion order.
-    pub fields: Vec<(String, FieldValue)>,
+    pub fields: Vec<(Text, FieldValue)>,
     pub content: String,
     pub line: i64,
 }
 
 impl Record {
-    pub fn new(category: &str, time: i64, content: String) -> Self {
+    pub fn new(category: impl Into<Text>, time: i64, content: String) -> Self {
         Record {
-            category: category.to_owned(),
+            category: category.into(),
             time,
+            stream_tags: Arc::default(),
             tags: Vec::new(),
             fields: Vec::new(),
             content,
@@ -41,28 +61,41 @@ impl Record {
         }
     }
 
-    /// Sets a tag, replacing an existing value in place (WhaTap's MapValue keeps a key's first
-    /// position, and so do we).
-    pub fn set_tag(&mut self, key: &str, value: impl Into<String>) {
-        let value = value.into();
-        match self.tags.iter_mut().find(|(k, _)| k == key) {
+    /// Sets a tag. An own tag is replaced in place (WhaTap's MapValue keeps a key's first
+    /// position, and so do we); a stream tag of the same key is overridden.
+    pub fn set_tag(&mut self, key: impl Into<Text>, value: impl Into<Text>) {
+        let (key, value) = (key.into(), value.into());
+        match self.tags.iter_mut().find(|(k, _)| *k == key) {
             Some(slot) => slot.1 = value,
-            None => self.tags.push((key.to_owned(), value)),
+            None => self.tags.push((key, value)),
         }
     }
 
+    /// A tag's value: the record's own, else the stream's.
     pub fn tag(&self, key: &str) -> Option<&str> {
         self.tags
             .iter()
+            .chain(self.stream_tags.iter())
             .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
+    }
+
+    /// Every tag as it goes on the wire: the stream's (less those the record overrides), then
+    /// the record's own.
+    pub fn all_tags(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.stream_tags
+            .iter()
+            .filter(|(k, _)| !self.tags.iter().any(|(own, _)| own == k))
+            .chain(self.tags.iter())
+            .map(|(k, v)| (k.as_ref(), v.as_ref()))
     }
 
     /// Sets a field, replacing an existing value in place.
-    pub fn set_field(&mut self, key: &str, value: FieldValue) {
-        match self.fields.iter_mut().find(|(k, _)| k == key) {
+    pub fn set_field(&mut self, key: impl Into<Text>, value: FieldValue) {
+        let key = key.into();
+        match self.fields.iter_mut().find(|(k, _)| *k == key) {
             Some(slot) => slot.1 = value,
-            None => self.fields.push((key.to_owned(), value)),
+            None => self.fields.push((key, value)),
         }
     }
 
@@ -72,7 +105,7 @@ impl Record {
 
     /// A rough size of the record on the wire, for batching by bytes.
     pub fn approx_size(&self) -> usize {
-        let tags: usize = self.tags.iter().map(|(k, v)| k.len() + v.len() + 4).sum();
+        let tags: usize = self.all_tags().map(|(k, v)| k.len() + v.len() + 4).sum();
         let fields: usize = self
             .fields
             .iter()

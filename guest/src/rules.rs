@@ -193,7 +193,7 @@ impl Hook for Rules {
             }
         }
         for (k, v) in &self.tags {
-            r.set_tag(k, v.clone());
+            r.set_tag(k.clone(), v.clone());
         }
         if let Some((_, _, level)) = self.levels.iter().find(|(t, contains, _)| {
             t.as_deref().is_none_or(|t| t == log_type) && r.content.contains(contains.as_str())
@@ -233,7 +233,7 @@ mod tests {
 
     fn rec(log_type: &str, content: &str) -> Record {
         let mut r = Record::new("#RDS_LOG", 1, content.to_owned());
-        r.set_tag("log_type", log_type);
+        r.set_tag("log_type", log_type.to_owned());
         r.set_tag("level", "info");
         r.set_field("statement", FieldValue::Text(content.to_owned()));
         r

@@ -91,7 +91,7 @@ fn summary(r: &Record) -> Value {
                 rds_mapper::FieldValue::Float(f) => json!(f),
                 rds_mapper::FieldValue::Boolean(b) => json!(b),
             };
-            (k.clone(), v)
+            (k.to_string(), v)
         })
         .collect();
     json!({
@@ -202,10 +202,10 @@ fn every_sample_entry_becomes_one_record_with_the_expected_fields() {
                     s.file
                 );
                 // Compared without what the entry took from its neighbour, and its position.
-                let comparable = |fields: &[(String, rds_mapper::FieldValue)]| -> Vec<(String, rds_mapper::FieldValue)> {
+                let comparable = |fields: &[(rds_mapper::record::Text, rds_mapper::FieldValue)]| -> Vec<(rds_mapper::record::Text, rds_mapper::FieldValue)> {
                     fields
                         .iter()
-                        .filter(|(k, _)| k != "record_id" && (pg_secondary || !["error_code", "severity", "state"].contains(&k.as_str())))
+                        .filter(|(k, _)| k != "record_id" && (pg_secondary || !["error_code", "severity", "state"].contains(&k.as_ref())))
                         .cloned()
                         .collect()
                 };
@@ -214,7 +214,7 @@ fn every_sample_entry_becomes_one_record_with_the_expected_fields() {
                 continue;
             }
             // `record_id` names the entry's position in its event, so it differs alone.
-            let positional = |f: &[(String, rds_mapper::FieldValue)]| {
+            let positional = |f: &[(rds_mapper::record::Text, rds_mapper::FieldValue)]| {
                 f.iter()
                     .filter(|(k, _)| k != "record_id")
                     .cloned()
@@ -227,17 +227,9 @@ fn every_sample_entry_becomes_one_record_with_the_expected_fields() {
                 s.file
             );
             assert_eq!(
-                alone[0].tags,
-                r.tags
-                    .iter()
-                    .map(|(k, v)| (
-                        k.clone(),
-                        if k == "cw_event_id" {
-                            "0".into()
-                        } else {
-                            v.clone()
-                        }
-                    ))
+                alone[0].all_tags().collect::<Vec<_>>(),
+                r.all_tags()
+                    .map(|(k, v)| (k, if k == "cw_event_id" { "0" } else { v }))
                     .collect::<Vec<_>>(),
                 "{} entry {i}",
                 s.file

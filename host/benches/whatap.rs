@@ -57,7 +57,7 @@ impl Report for Count {
 }
 
 fn bench(c: &mut Criterion) {
-    let records = records();
+    let records = rds_forwarder::sink::Batch::new(records());
     let mut group = c.benchmark_group("whatap");
     group.throughput(Throughput::Elements(RECORDS as u64));
     group.sample_size(20);

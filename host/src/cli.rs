@@ -427,7 +427,12 @@ async fn test_mapper(args: TestMapperArgs) -> Result<ExitCode> {
             Err(e) => Err(format!("the mapper failed: {e}")),
             Ok(_) => {
                 let records: Vec<serde_json::Value> = crate::sink::into_memory(ran.sink)
-                    .map(|m| m.records.iter().map(crate::record_json::to_json).collect())
+                    .map(|m| {
+                        m.records()
+                            .iter()
+                            .map(crate::record_json::to_json)
+                            .collect()
+                    })
                     .unwrap_or_default();
                 if args.update {
                     let text: String = records.iter().map(|r| format!("{r}\n")).collect();

@@ -38,7 +38,7 @@ async fn run_mode(
     let took = started.elapsed();
     let result = ran.result.map(|_| {
         let sink = into_memory(ran.sink).expect("memory sink");
-        sink.records
+        sink.records()
             .first()
             .map(|r| r.content.clone())
             .unwrap_or_default()
@@ -120,7 +120,7 @@ async fn a_component_of_a_future_major_contract_is_refused_naming_both_versions(
     );
     assert_eq!(
         err.to_string(),
-        "the mapper was built for contract whatap:rds-mapper@2.0.0, but this host implements whatap:rds-mapper@1.0.0 (compatible: 1.0.x)"
+        "the mapper was built for contract whatap:rds-mapper@2.0.0, but this host implements whatap:rds-mapper@1.1.0 (compatible: 1.0.x to 1.1.x)"
     );
 }
 

@@ -14,6 +14,7 @@ use common::collector::{CollectorProcess, test_license};
 use common::*;
 use rds_forwarder::collector::{Collector, Faults, MemoryReport};
 use rds_forwarder::runtime::bindings::{FieldValue, LogRecord};
+use rds_forwarder::sink::Batch;
 use rds_forwarder::whatap::config::WhatapConfig;
 use rds_forwarder::whatap::license::License;
 use rds_forwarder::whatap::sink::WhatapSink;
@@ -176,9 +177,9 @@ fn sink_config(hosts: &str, port: u16, extra: &[(&str, &str)]) -> WhatapConfig {
     .expect("config")
 }
 
-/// `n` distinct records of about 120 bytes each.
-fn records(batch: usize, n: usize) -> Vec<LogRecord> {
-    (0..n)
+/// `n` distinct records of about 120 bytes each, sharing one stream tag.
+fn records(batch: usize, n: usize) -> Batch {
+    let records = (0..n)
         .map(|i| LogRecord {
             category: "#RDS_LOG".into(),
             time: NOW_MS + i as i64,
@@ -187,7 +188,11 @@ fn records(batch: usize, n: usize) -> Vec<LogRecord> {
             content: format!("batch {batch} record {i} {}", "y".repeat(80)),
             line: 0,
         })
-        .collect()
+        .collect();
+    Batch {
+        stream_tags: vec![("logStream".into(), format!("stream-{batch}"))],
+        records,
+    }
 }
 
 fn received_ids(report: &MemoryReport) -> Vec<String> {
@@ -209,10 +214,10 @@ fn received_ids(report: &MemoryReport) -> Vec<String> {
     ids
 }
 
-fn sent_ids(batches: &[Vec<LogRecord>]) -> Vec<String> {
+fn sent_ids(batches: &[Batch]) -> Vec<String> {
     let mut ids: Vec<String> = batches
         .iter()
-        .flatten()
+        .flat_map(|b| &b.records)
         .map(|r| r.tags[0].1.clone())
         .collect();
     ids.sort();
@@ -224,7 +229,7 @@ async fn first_host_refuses_so_the_second_gets_everything() {
     // The second "host" listens; nothing listens on the first at the same port.
     let (addr, report, collector) = collector_on("127.0.0.3", 0, Faults::default()).await;
     let mut sink = WhatapSink::new(sink_config("127.0.0.2/127.0.0.3", addr.port(), &[]));
-    let batches: Vec<Vec<LogRecord>> = (0..3).map(|b| records(b, 700)).collect();
+    let batches: Vec<Batch> = (0..3).map(|b| records(b, 700)).collect();
     for b in &batches {
         sink.deliver(b)
             .await
@@ -256,7 +261,7 @@ async fn a_connection_dropped_mid_batch_is_retried_and_every_record_arrives() {
     let (addr, report, collector) = collector_on("127.0.0.4", 0, faults).await;
     let mut sink = WhatapSink::new(sink_config("127.0.0.4", addr.port(), &[]));
     // 2000 records of ~120 bytes: several 64 KiB ZipPacks per batch.
-    let batches: Vec<Vec<LogRecord>> = (0..2).map(|b| records(b, 2000)).collect();
+    let batches: Vec<Batch> = (0..2).map(|b| records(b, 2000)).collect();
     for b in &batches {
         sink.deliver(b).await.expect("delivered after a reconnect");
     }
@@ -381,7 +386,7 @@ async fn a_flapping_collector_still_gets_every_record() {
     };
     let (addr, report, collector) = collector_on("127.0.0.8", 0, faults).await;
     let mut sink = WhatapSink::new(sink_config("127.0.0.8", addr.port(), &[]));
-    let batches: Vec<Vec<LogRecord>> = (0..4).map(|b| records(b, 1500)).collect();
+    let batches: Vec<Batch> = (0..4).map(|b| records(b, 1500)).collect();
     for b in &batches {
         sink.deliver(b)
             .await

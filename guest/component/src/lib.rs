@@ -6,7 +6,12 @@
 //! (host/build.rs does this to embed it).
 #![cfg(target_family = "wasm")]
 
-wit_bindgen::generate!({ world: "rds-mapper", path: "../../wit" });
+wit_bindgen::generate!({
+    world: "rds-mapper",
+    path: "../../wit",
+    // Records are lowered from borrowed strings: no copy per string (see wrapper.rs).
+    ownership: Borrowing { duplicate_if_necessary: false },
+});
 
 const MAPPER_NAME: &str = rds_mapper::MAPPER_NAME;
 const MAPPER_VERSION: &str = rds_mapper::MAPPER_VERSION;

@@ -1,5 +1,6 @@
 // The WIT ⇄ library glue every mapper built on `rds-mapper` shares. It is `include!`d after
-// `wit_bindgen::generate!` by a crate that defines:
+// `wit_bindgen::generate!` (with `ownership: Borrowing { duplicate_if_necessary: false }`) by a
+// crate that defines:
 //   const MAPPER_NAME: &str; const MAPPER_VERSION: &str;
 //   fn new_hook() -> impl rds_mapper::Hook;
 // (see lib.rs here for the default mapper, guest/examples/mappers for custom ones).
@@ -16,9 +17,53 @@ struct Component;
 struct Host;
 
 impl rds_mapper::Output for Host {
+    /// One `sink.send-tagged` per batch. The records are lowered from borrowed strings, and a
+    /// stream's tags go once: building owned WIT records cost an allocation per string, and the
+    /// host lifting the same stream tags for every record was most of the boundary's cost.
     fn send(&mut self, batch: Vec<rds_mapper::Record>) -> Result<(), String> {
-        let batch: Vec<LogRecord> = batch.into_iter().map(to_wit).collect();
-        sink::send(&batch)
+        let Some(first) = batch.first() else {
+            return Ok(());
+        };
+        // A batch is one stream's in the library; records of several streams (a custom
+        // mapper's doing) go with their stream tags inlined.
+        let shared = batch
+            .iter()
+            .all(|r| std::sync::Arc::ptr_eq(&r.stream_tags, &first.stream_tags));
+        let mut tags: Vec<(&str, &str)> = Vec::new();
+        let mut fields: Vec<(&str, FieldValue<'_>)> = Vec::new();
+        let mut spans = Vec::with_capacity(batch.len());
+        for r in &batch {
+            let (t, f) = (tags.len(), fields.len());
+            if shared {
+                tags.extend(r.tags.iter().map(|(k, v)| (k.as_ref(), v.as_ref())));
+            } else {
+                tags.extend(r.all_tags());
+            }
+            fields.extend(r.fields.iter().map(|(k, v)| (k.as_ref(), field_value(v))));
+            spans.push((t..tags.len(), f..fields.len()));
+        }
+        let records: Vec<LogRecord<'_>> = batch
+            .iter()
+            .zip(spans)
+            .map(|(r, (t, f))| LogRecord {
+                category: &r.category,
+                time: r.time,
+                tags: &tags[t],
+                fields: &fields[f],
+                content: &r.content,
+                line: r.line,
+            })
+            .collect();
+        let stream: Vec<(&str, &str)> = if shared {
+            first
+                .stream_tags
+                .iter()
+                .map(|(k, v)| (k.as_ref(), v.as_ref()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        sink::send_tagged(&stream, &records)
     }
 
     fn log(&mut self, level: rds_mapper::LogLevel, message: &str) {
@@ -33,26 +78,12 @@ impl rds_mapper::Output for Host {
     }
 }
 
-fn to_wit(r: rds_mapper::Record) -> LogRecord {
-    LogRecord {
-        category: r.category,
-        time: r.time,
-        tags: r.tags,
-        fields: r
-            .fields
-            .into_iter()
-            .map(|(k, v)| {
-                let v = match v {
-                    rds_mapper::FieldValue::Text(s) => FieldValue::Text(s),
-                    rds_mapper::FieldValue::Integer(i) => FieldValue::Integer(i),
-                    rds_mapper::FieldValue::Float(f) => FieldValue::Float(f),
-                    rds_mapper::FieldValue::Boolean(b) => FieldValue::Boolean(b),
-                };
-                (k, v)
-            })
-            .collect(),
-        content: r.content,
-        line: r.line,
+fn field_value(v: &rds_mapper::FieldValue) -> FieldValue<'_> {
+    match v {
+        rds_mapper::FieldValue::Text(s) => FieldValue::Text(s),
+        rds_mapper::FieldValue::Integer(i) => FieldValue::Integer(*i),
+        rds_mapper::FieldValue::Float(f) => FieldValue::Float(*f),
+        rds_mapper::FieldValue::Boolean(b) => FieldValue::Boolean(*b),
     }
 }
 

@@ -46,13 +46,15 @@ pub enum LoadError {
     Describe(String),
 }
 
+/// The versions a host of contract `host` runs: its major version, minor versions up to its own.
 fn compatible_range(host: &str) -> String {
     let mut parts = host.split('.');
-    format!(
-        "{}.{}.x",
-        parts.next().unwrap_or("?"),
-        parts.next().unwrap_or("?")
-    )
+    let (major, minor) = (parts.next().unwrap_or("?"), parts.next().unwrap_or("?"));
+    if minor == "0" {
+        format!("{major}.0.x")
+    } else {
+        format!("{major}.0.x to {major}.{minor}.x")
+    }
 }
 
 /// A failure of one invocation of a loaded mapper. The mapper stays usable.

@@ -227,6 +227,11 @@ pub fn engine_config() -> Config {
     config.wasm_component_model(true);
     // Epoch interruption bounds a guest's run time at almost no cost (fuel costs 15–30%).
     config.epoch_interruption(true);
+    // For profiling the guest with `perf`: wasmtime writes /tmp/perf-<pid>.map so that JIT
+    // frames get names (build the component unstripped to see the mapper's own functions).
+    if std::env::var_os("RDS_FORWARDER_PERF_MAP").is_some() {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     config
 }
 

@@ -9,7 +9,7 @@ use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, Was
 
 use super::bindings::whatap::rds_mapper::{diagnostics, sink, types};
 use super::bindings::{Level, LogRecord};
-use crate::sink::RecordSink;
+use crate::sink::{Batch, RecordSink};
 
 pub struct HostState {
     wasi: WasiCtx,
@@ -79,8 +79,8 @@ impl HostMonotonicClock for FrozenClock {
 
 impl types::Host for HostState {}
 
-impl sink::Host for HostState {
-    async fn send(&mut self, batch: Vec<LogRecord>) -> Result<(), String> {
+impl HostState {
+    async fn deliver(&mut self, batch: Batch) -> Result<(), String> {
         match self.sink.send(batch).await {
             Ok(()) => Ok(()),
             Err(e) => {
@@ -89,6 +89,24 @@ impl sink::Host for HostState {
                 Err(message)
             }
         }
+    }
+}
+
+impl sink::Host for HostState {
+    async fn send(&mut self, batch: Vec<LogRecord>) -> Result<(), String> {
+        self.deliver(Batch::new(batch)).await
+    }
+
+    async fn send_tagged(
+        &mut self,
+        stream_tags: Vec<(String, String)>,
+        records: Vec<LogRecord>,
+    ) -> Result<(), String> {
+        self.deliver(Batch {
+            stream_tags,
+            records,
+        })
+        .await
     }
 }
 

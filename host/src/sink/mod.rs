@@ -25,9 +25,68 @@ pub enum SinkError {
     Delivery(String),
 }
 
+/// One `sink.send` from a mapper: records, and the tags they all carry.
+///
+/// `sink.send-tagged` (contract 1.1) sends a log stream's tags once per batch instead of once
+/// per record; the sinks put them on each record only as they write it. A 1.0 mapper's `send`
+/// is a batch without stream tags.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Batch {
+    pub stream_tags: Vec<(String, String)>,
+    pub records: Vec<LogRecord>,
+}
+
+impl Batch {
+    pub fn new(records: Vec<LogRecord>) -> Batch {
+        Batch {
+            stream_tags: Vec::new(),
+            records,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// A record's tags as they go on the wire: the stream's, less those the record overrides,
+    /// then the record's own.
+    pub fn tags<'a>(&'a self, r: &'a LogRecord) -> impl Iterator<Item = (&'a str, &'a str)> {
+        self.stream_tags
+            .iter()
+            .filter(|(k, _)| !r.tags.iter().any(|(own, _)| own == k))
+            .chain(r.tags.iter())
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// The records, each with its stream tags put in (for JSON output and tests).
+    pub fn into_records(self) -> Vec<LogRecord> {
+        if self.stream_tags.is_empty() {
+            return self.records;
+        }
+        let merged: Vec<Vec<(String, String)>> = self
+            .records
+            .iter()
+            .map(|r| {
+                self.tags(r)
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect()
+            })
+            .collect();
+        self.records
+            .into_iter()
+            .zip(merged)
+            .map(|(r, tags)| LogRecord { tags, ..r })
+            .collect()
+    }
+}
+
 pub trait RecordSink: Send + Any {
     /// Delivers a batch; `Err` means the batch is not known to be delivered.
-    fn send(&mut self, batch: Vec<LogRecord>) -> SinkFuture<'_>;
+    fn send(&mut self, batch: Batch) -> SinkFuture<'_>;
 
     /// Bounds later sends by an outside deadline (the Lambda invocation's); no-op by default.
     fn set_deadline(&mut self, _deadline: Option<std::time::Instant>) {}
@@ -48,7 +107,7 @@ pub fn into_memory(sink: Box<dyn RecordSink>) -> Option<Box<Memory>> {
 pub struct Discard;
 
 impl RecordSink for Discard {
-    fn send(&mut self, _batch: Vec<LogRecord>) -> SinkFuture<'_> {
+    fn send(&mut self, _batch: Batch) -> SinkFuture<'_> {
         Box::pin(async {
             Err(SinkError::Delivery(
                 "this call may not send records".to_owned(),
@@ -57,17 +116,90 @@ impl RecordSink for Discard {
     }
 }
 
-/// Keeps every record in memory; for tests and benchmarks.
+/// Keeps every batch in memory, as received; for tests and benchmarks.
 #[derive(Default)]
 pub struct Memory {
-    pub records: Vec<LogRecord>,
-    pub batches: usize,
+    pub batches: Vec<Batch>,
+}
+
+impl Memory {
+    /// Every record received, with its stream tags put in.
+    pub fn records(&self) -> Vec<LogRecord> {
+        self.batches
+            .iter()
+            .flat_map(|b| b.clone().into_records())
+            .collect()
+    }
+
+    /// How many records were received.
+    pub fn len(&self) -> usize {
+        self.batches.iter().map(Batch::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl RecordSink for Memory {
-    fn send(&mut self, mut batch: Vec<LogRecord>) -> SinkFuture<'_> {
-        self.batches += 1;
-        self.records.append(&mut batch);
+    fn send(&mut self, batch: Batch) -> SinkFuture<'_> {
+        self.batches.push(batch);
         Box::pin(async { Ok(()) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(tags: &[(&str, &str)]) -> LogRecord {
+        LogRecord {
+            category: "#RDS_LOG".into(),
+            time: 1,
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            fields: Vec::new(),
+            content: "x".into(),
+            line: 1,
+        }
+    }
+
+    #[test]
+    fn stream_tags_come_first_and_an_own_tag_replaces_the_streams() {
+        let batch = Batch {
+            stream_tags: vec![
+                ("logGroup".into(), "g".into()),
+                ("log_type".into(), "error".into()),
+            ],
+            records: vec![
+                record(&[("level", "info")]),
+                record(&[("log_type", "custom"), ("level", "error")]),
+            ],
+        };
+        let tags: Vec<Vec<(&str, &str)>> = batch
+            .records
+            .iter()
+            .map(|r| batch.tags(r).collect())
+            .collect();
+        assert_eq!(
+            tags,
+            vec![
+                vec![("logGroup", "g"), ("log_type", "error"), ("level", "info")],
+                vec![
+                    ("logGroup", "g"),
+                    ("log_type", "custom"),
+                    ("level", "error")
+                ],
+            ]
+        );
+        let merged = batch.clone().into_records();
+        assert_eq!(merged[1].tags.len(), 3);
+        assert_eq!(merged[1].tags[0], ("logGroup".to_string(), "g".to_string()));
+        assert_eq!(
+            Batch::new(batch.records.clone()).into_records(),
+            batch.records
+        );
     }
 }

@@ -6,6 +6,7 @@ use thiserror::Error;
 use super::pack::{Header, LogSinkPack, ZipPack};
 use super::value::Value;
 use crate::runtime::bindings::{FieldValue, LogRecord};
+use crate::sink::Batch;
 
 /// Bytes of serialized records per ZipPack.
 pub const MAX_ZIP_RECORDS: usize = 64 << 10;
@@ -22,7 +23,10 @@ pub enum EncodeError {
 }
 
 /// The record as a LogSinkPack; pcode and oid stay 0 inside a ZipPack (the outer pack has them).
-pub fn log_sink_pack(r: &LogRecord) -> LogSinkPack {
+pub fn log_sink_pack<'a>(
+    tags: impl Iterator<Item = (&'a str, &'a str)>,
+    r: &LogRecord,
+) -> LogSinkPack {
     LogSinkPack {
         header: Header {
             time: r.time,
@@ -30,10 +34,8 @@ pub fn log_sink_pack(r: &LogRecord) -> LogSinkPack {
         },
         category: r.category.clone(),
         tag_hash: 0,
-        tags: r
-            .tags
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::Text(v.clone())))
+        tags: tags
+            .map(|(k, v)| (k.to_owned(), Value::Text(v.to_owned())))
             .collect(),
         line: r.line,
         content: r.content.clone(),
@@ -94,7 +96,7 @@ pub struct EncodedPack {
 
 /// Groups records into ZipPacks of at most [`MAX_ZIP_RECORDS`] bytes of records each (a
 /// single larger record gets a ZipPack of its own).
-pub fn zip_packs(records: &[LogRecord], header: Header) -> Result<Vec<EncodedPack>, EncodeError> {
+pub fn zip_packs(batch: &Batch, header: Header) -> Result<Vec<EncodedPack>, EncodeError> {
     let mut out = Vec::new();
     let mut buf: Vec<u8> = Vec::with_capacity(MAX_ZIP_RECORDS);
     let mut count = 0usize;
@@ -118,8 +120,8 @@ pub fn zip_packs(records: &[LogRecord], header: Header) -> Result<Vec<EncodedPac
             *count = 0;
             Ok(())
         };
-    for (i, r) in records.iter().enumerate() {
-        let pack = log_sink_pack(r).to_bytes();
+    for (i, r) in batch.records.iter().enumerate() {
+        let pack = log_sink_pack(batch.tags(r), r).to_bytes();
         if count > 0 && buf.len() + pack.len() > MAX_ZIP_RECORDS {
             flush(&mut buf, &mut count, first_index)?;
         }
@@ -166,7 +168,15 @@ mod tests {
             onode: 0,
             time: 1,
         };
-        let packs = zip_packs(&records, header).unwrap();
+        // The stream's tags go on every record, before its own; an own tag replaces one.
+        let batch = Batch {
+            stream_tags: vec![
+                ("logStream".into(), "db".into()),
+                ("logGroup".into(), "replaced by the record's own".into()),
+            ],
+            records,
+        };
+        let packs = zip_packs(&batch, header).unwrap();
         assert!(packs.len() > 1);
         let mut back = Vec::new();
         for p in &packs {
@@ -196,7 +206,8 @@ mod tests {
                 log_record(p)
             }));
         }
-        assert_eq!(back, records);
+        assert_eq!(back[0].tags[0], ("logStream".into(), "db".into()));
+        assert_eq!(back, batch.into_records());
     }
 
     #[test]
@@ -212,7 +223,7 @@ mod tests {
             })
             .collect();
         let records = vec![record(0, "small".into()), record(1, noise)];
-        let err = zip_packs(&records, Header::default()).unwrap_err();
+        let err = zip_packs(&Batch::new(records), Header::default()).unwrap_err();
         assert!(
             matches!(err, EncodeError::TooLarge { index: 1, .. }),
             "{err}"

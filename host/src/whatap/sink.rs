@@ -13,7 +13,7 @@ use super::connection::{ConnError, Connection, now_ms};
 use super::encode::zip_packs;
 use super::handshake::Identity;
 use super::pack::Header;
-use crate::runtime::bindings::LogRecord;
+use crate::sink::Batch;
 use crate::sink::{RecordSink, SinkError, SinkFuture};
 
 /// First pause after every host failed once; doubles up to [`MAX_BACKOFF`].
@@ -63,7 +63,7 @@ impl WhatapSink {
     }
 
     /// Delivers one batch of records.
-    pub async fn deliver(&mut self, records: &[LogRecord]) -> Result<(), SinkError> {
+    pub async fn deliver(&mut self, records: &Batch) -> Result<(), SinkError> {
         if records.is_empty() {
             return Ok(());
         }
@@ -114,7 +114,7 @@ impl WhatapSink {
         }
     }
 
-    async fn attempt(&mut self, records: &[LogRecord]) -> Result<(), AttemptError> {
+    async fn attempt(&mut self, records: &Batch) -> Result<(), AttemptError> {
         if self.conn.is_none() {
             let host = &self.config.hosts[self.next_host];
             let conn = Connection::open(host, &self.config, &self.who).await?;
@@ -159,7 +159,7 @@ enum AttemptError {
 }
 
 impl RecordSink for WhatapSink {
-    fn send(&mut self, batch: Vec<LogRecord>) -> SinkFuture<'_> {
+    fn send(&mut self, batch: Batch) -> SinkFuture<'_> {
         Box::pin(async move { self.deliver(&batch).await })
     }
 

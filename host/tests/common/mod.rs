@@ -73,7 +73,7 @@ pub async fn run_wasm(runtime: &Runtime, event: &[u8]) -> Result<(Summary, Vec<V
 fn memory_records(sink: Box<dyn rds_forwarder::sink::RecordSink>) -> Vec<Value> {
     // Box<dyn RecordSink> cannot be downcast directly; Memory exposes its records via drain.
     let sink: Box<Memory> = rds_forwarder::sink::into_memory(sink).expect("the sink is a Memory");
-    sink.records.iter().map(record_json::to_json).collect()
+    sink.records().iter().map(record_json::to_json).collect()
 }
 
 /// The same mapping compiled natively, in the same JSON shape.
@@ -98,9 +98,12 @@ pub fn run_native(event: &[u8]) -> Result<(rds_mapper::Summary, Vec<Value>), rds
 
 pub fn to_wit(r: rds_mapper::Record) -> LogRecord {
     LogRecord {
-        category: r.category,
+        category: r.category.to_string(),
         time: r.time,
-        tags: r.tags,
+        tags: r
+            .all_tags()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
         fields: r
             .fields
             .into_iter()
@@ -111,7 +114,7 @@ pub fn to_wit(r: rds_mapper::Record) -> LogRecord {
                     rds_mapper::FieldValue::Float(f) => FieldValue::Float(f),
                     rds_mapper::FieldValue::Boolean(b) => FieldValue::Boolean(b),
                 };
-                (k, v)
+                (k.into_owned(), v)
             })
             .collect(),
         content: r.content,

@@ -3,7 +3,12 @@
 //! fields, and their `level=` taken as the record's level tag.
 #![cfg(target_family = "wasm")]
 
-wit_bindgen::generate!({ world: "rds-mapper", path: "../../../../wit" });
+wit_bindgen::generate!({
+    world: "rds-mapper",
+    path: "../../../../wit",
+    // Records are lowered from borrowed strings: no copy per string (see wrapper.rs).
+    ownership: Borrowing { duplicate_if_necessary: false },
+});
 
 const MAPPER_NAME: &str = "app-field-example";
 const MAPPER_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -39,7 +44,7 @@ impl rds_mapper::Hook for AppFields {
             } else {
                 rds_mapper::FieldValue::Text(value.to_owned())
             };
-            r.set_field(key, value);
+            r.set_field(key.to_owned(), value);
         }
         r.set_tag("app_parsed", "true");
         Some(r)

@@ -1,10 +1,11 @@
-//! A test mapper of the current contract. Without config it maps every event to one record
+//! A test mapper of contract 1.0.0 (its `wit/` is that version, frozen), so the tests also show
+//! that a 1.1 host runs a 1.0 mapper. Without config it maps every event to one record
 //! `mapped by test-mapper` (a visibly different mapper for hot-swap tests); config `mode`
 //! makes it misbehave: `trap`, `loop`, `alloc`, or try what the sandbox forbids (`files`,
 //! `env`, `socket`, `clock`) and report what happened in a record.
 #![cfg(target_family = "wasm")]
 
-wit_bindgen::generate!({ world: "rds-mapper", path: "../../../../wit" });
+wit_bindgen::generate!({ world: "rds-mapper", path: "wit" });
 
 use exports::whatap::rds_mapper::mapper::Guest;
 use whatap::rds_mapper::sink;
