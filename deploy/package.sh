@@ -55,7 +55,7 @@ for a in $archs; do
   compiler=""
   native "$a" && compiler="--compiler cargo"
   echo "== bootstrap for $a"
-  cargo lambda build --release --locked --bin rds-forwarder $flag $compiler --lambda-dir "target/lambda/$a"
+  cargo lambda build --release --locked --no-default-features --bin rds-forwarder $flag $compiler --lambda-dir "target/lambda/$a"
   dir="target/lambda/$a/rds-forwarder"
   tool="$dir/bootstrap"
   native "$a" || tool="$cross_tool"

@@ -12,6 +12,7 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::{DecodePaddingMode, general_purpose};
 use flate2::read::{MultiGzDecoder, ZlibDecoder};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use crate::error::MapError;
 
@@ -41,13 +42,43 @@ pub struct LogData<'a> {
 }
 
 /// One CloudWatch log event: one RDS log entry, possibly several lines.
+///
+/// The message is kept as its raw JSON string and unescaped by [`message`](Self::message)
+/// when it is mapped: half of real messages hold an escape (a quote, a tab, a newline), and
+/// unescaping them all up front put a second copy of the payload in memory.
 #[derive(Debug, Deserialize)]
 pub struct LogEvent<'a> {
     #[serde(default, borrow)]
     pub id: Cow<'a, str>,
     pub timestamp: i64,
-    #[serde(borrow)]
-    pub message: Cow<'a, str>,
+    #[serde(borrow, rename = "message", deserialize_with = "json_string")]
+    raw_message: &'a RawValue,
+}
+
+/// Accepts only a JSON string as a message (what unescaping needs), with the usual error.
+fn json_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<&'de RawValue, D::Error> {
+    let raw = <&RawValue>::deserialize(d)?;
+    if raw.get().starts_with('"') {
+        Ok(raw)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "invalid type: {}, expected a string",
+            raw.get().chars().take(32).collect::<String>()
+        )))
+    }
+}
+
+impl<'a> LogEvent<'a> {
+    /// The message text, unescaped (borrowed when it has no escapes).
+    pub fn message(&self) -> Cow<'a, str> {
+        // A JSON string the parser has validated: without a backslash, its text is what lies
+        // between the quotes; with one, unescaping cannot fail.
+        let raw: &'a str = self.raw_message.get();
+        match raw.get(1..raw.len().saturating_sub(1)) {
+            Some(text) if !text.contains('\\') => Cow::Borrowed(text),
+            _ => Cow::Owned(serde_json::from_str::<String>(raw).unwrap_or_default()),
+        }
+    }
 }
 
 impl LogData<'_> {
@@ -105,7 +136,7 @@ pub fn decode_base64(data: &str) -> Result<Vec<u8>, MapError> {
 
 /// Inflates gzip (or zlib, which some test fixtures use) with a hard limit on the output.
 pub fn inflate(compressed: &[u8], limit: usize) -> Result<Vec<u8>, MapError> {
-    let mut out = Vec::with_capacity(compressed.len().saturating_mul(8).min(limit));
+    let mut out = Vec::with_capacity(output_size_hint(compressed).min(limit));
     let reader: Box<dyn Read + '_> = match compressed {
         [0x1f, 0x8b, ..] => Box::new(MultiGzDecoder::new(compressed)),
         [cmf, flg, ..] if cmf & 0x0f == 8 && (u16::from(*cmf) << 8 | u16::from(*flg)) % 31 == 0 => {
@@ -140,6 +171,20 @@ pub fn inflate(compressed: &[u8], limit: usize) -> Result<Vec<u8>, MapError> {
     Ok(out)
 }
 
+/// How large the inflated output will be, to allocate it once: a growing vector doubles, and
+/// while it moves both copies are live, which for a 30 MB payload is most of the peak memory.
+/// A gzip member ends with its size (mod 2^32); it is only a hint (it may lie, and a
+/// multi-member stream states its last member's), since the output is still read with the limit.
+fn output_size_hint(compressed: &[u8]) -> usize {
+    match compressed {
+        [0x1f, 0x8b, .., a, b, c, d] if compressed.len() >= 18 => {
+            // One byte more than the content, so reading to the end needs no growth.
+            (u32::from_le_bytes([*a, *b, *c, *d]) as usize).saturating_add(1)
+        }
+        _ => compressed.len().saturating_mul(8),
+    }
+}
+
 /// Parses the inflated JSON.
 pub fn parse(json: &[u8]) -> Result<LogData<'_>, MapError> {
     serde_json::from_slice(json).map_err(|e| {
@@ -169,6 +214,28 @@ pub fn encode(json: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_output_is_allocated_once_from_the_gzip_trailer() {
+        let json = br#"{"messageType":"DATA_MESSAGE"}"#.repeat(5000);
+        let gz = general_purpose::STANDARD.decode(encode(&json)).unwrap();
+        assert_eq!(output_size_hint(&gz), json.len() + 1);
+        let out = inflate(&gz, 1 << 20).unwrap();
+        assert_eq!(out, json);
+        assert_eq!(out.capacity(), json.len() + 1, "no growth while inflating");
+        // A lying trailer is only a hint: the limit still decides.
+        let mut forged = gz.clone();
+        let n = forged.len();
+        forged[n - 4..].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(
+            output_size_hint(&forged),
+            (u32::MAX as usize).saturating_add(1)
+        );
+        assert!(
+            inflate(&forged, 1000).is_err(),
+            "the CRC/size check or the limit refuses it"
+        );
+    }
+
     const SAMPLE: &str = r#"{"messageType":"DATA_MESSAGE","owner":"1","logGroup":"g","logStream":"s","subscriptionFilters":["f"],"logEvents":[{"id":"1","timestamp":5,"message":"a\nb"}]}"#;
 
     #[test]
@@ -177,7 +244,7 @@ mod tests {
         let json = decode(&data, 1 << 20).unwrap();
         let parsed = parse(&json).unwrap();
         assert_eq!(parsed.log_group, "g");
-        assert_eq!(parsed.log_events[0].message, "a\nb");
+        assert_eq!(parsed.log_events[0].message(), "a\nb");
         assert!(!parsed.is_control());
     }
 
@@ -224,6 +291,23 @@ mod tests {
         let e = decode(&cut, 1 << 20).unwrap_err().to_string();
         assert!(
             e.starts_with("awslogs.data gzip stream is truncated or corrupt"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn messages_are_unescaped_when_read_and_must_be_strings() {
+        let json = br#"{"logEvents":[{"id":"1","timestamp":1,"message":"plain"},{"id":"2","timestamp":2,"message":"tab\there \"q\" \u00e9"}]}"#;
+        let p = parse(json).unwrap();
+        assert!(matches!(p.log_events[0].message(), Cow::Borrowed("plain")));
+        assert_eq!(p.log_events[1].message(), "tab\there \"q\" é");
+        let e = parse(br#"{"logEvents":[{"id":"1","timestamp":1,"message":5}]}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(
+                "awslogs.data is not a CloudWatch Logs payload: invalid type: 5, expected a string"
+            ),
             "{e}"
         );
     }

@@ -16,12 +16,14 @@
 //! - [`output`]: the [`Output`] trait and the batching in front of it.
 //! - [`rules`]: the mapping config (rules without code), applied as a [`Hook`]; [`redact`].
 //! - [`record`], [`level`], [`time`], [`config`], [`error`]: the shared vocabulary.
+//! - [`generate`]: realistic Lambda events from sample logs, for benchmarks and load tests.
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod awslogs;
 pub mod config;
 pub mod error;
 pub mod formats;
+pub mod generate;
 pub mod level;
 pub mod log_source;
 pub mod logs;
@@ -193,7 +195,10 @@ fn map_unhooked(
                 json_type(data)
             ))
         })?;
-        return map_awslogs(data, &config, output);
+        let json = awslogs::decode(data, config.max_decompressed_bytes)?;
+        // The base64 text is done with: free it before the payload's records add up.
+        drop(root);
+        return map_awslogs(&json, &config, output);
     }
     match root.get("source").and_then(Value::as_str) {
         Some("aws.rds") => {
@@ -252,9 +257,8 @@ fn json_type(v: &Value) -> &'static str {
     }
 }
 
-fn map_awslogs(data: &str, config: &Config, output: &mut dyn Output) -> Result<Summary, MapError> {
-    let json = awslogs::decode(data, config.max_decompressed_bytes)?;
-    let payload = awslogs::parse(&json)?;
+fn map_awslogs(json: &[u8], config: &Config, output: &mut dyn Output) -> Result<Summary, MapError> {
+    let payload = awslogs::parse(json)?;
     if payload.is_control() {
         // CloudWatch's reachability check: acknowledge it, count it, send nothing.
         return Ok(Summary {

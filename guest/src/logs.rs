@@ -61,7 +61,8 @@ impl StreamTags {
         out: &mut impl FnMut(Record),
     ) -> u32 {
         let mut split = 0;
-        let message: &str = &event.message;
+        let message = event.message();
+        let message: &str = &message;
         let entries = parse_message(&self.log_type, message);
         let several = entries.len() > 1;
         for (i, entry) in entries.into_iter().enumerate() {

@@ -7,14 +7,14 @@
 
 #[path = "../tests/common/moto.rs"]
 mod moto;
-#[path = "../tests/common/runtime_api.rs"]
-mod runtime_api;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use runtime_api::{Outcome, RuntimeApi};
+use rds_mapper::generate;
+
+use rds_forwarder::bench::runtime_api::{Outcome, RuntimeApi};
 
 const RUNS: usize = 15;
 
@@ -63,28 +63,20 @@ fn cold_start(binary: &Path, env: &[(&str, String)], event: &[u8]) -> (f64, f64)
     (times[RUNS / 2], times[0])
 }
 
-/// A full CloudWatch batch of PostgreSQL entries (1 MB of messages or 10,000 events).
+/// A full CloudWatch batch of the PostgreSQL sample (see `rds_mapper::generate`).
 fn largest_payload() -> Vec<u8> {
-    let mut events = Vec::new();
-    let mut bytes = 0;
-    for i in 0..10_000 {
-        let message = format!(
-            "2024-01-19 13:20:43 UTC:223.233.86.{}({}):app@orders:[{}]:LOG:  duration: {}.{:03} ms  statement: SELECT * FROM orders WHERE id = {i}",
-            i % 250,
-            30000 + i % 30000,
-            3000 + i % 7000,
-            i % 5000,
-            i % 1000
-        );
-        bytes += message.len() + 26;
-        if bytes > 1_000_000 {
-            break;
-        }
-        events.push(serde_json::json!({"id": format!("{i:056}"), "timestamp": 1_705_670_443_000i64, "message": message}));
-    }
-    let payload = serde_json::json!({"messageType": "DATA_MESSAGE", "owner": "123456789012",
-        "logGroup": "/aws/rds/instance/bench/postgresql", "logStream": "bench.0", "subscriptionFilters": ["f"], "logEvents": events});
-    serde_json::json!({"awslogs": {"data": rds_mapper::awslogs::encode(payload.to_string().as_bytes())}}).to_string().into_bytes()
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/logs/postgresql.log");
+    let text = std::fs::read_to_string(sample).expect("sample");
+    let entries = generate::sample_entries("postgresql", &text, generate::Mode::Message);
+    generate::awslogs_event(
+        "/aws/rds/instance/bench/postgresql",
+        "bench.0",
+        &entries,
+        generate::Size::CloudWatchBatch,
+        1_705_670_443_000,
+    )
+    .expect("entries")
+    .event
 }
 
 /// Peak RSS (VmHWM) of the forwarder after mapping the largest payload, in MiB.

@@ -2,7 +2,8 @@
 //! library, by the embedded component in wasmtime (fresh store per event, as in Lambda), and
 //! decoded only (base64 + gunzip + JSON parse: the floor of any forwarder).
 //!
-//! Payloads are built from `fixtures/logs` (see `payload` below). Run:
+//! Payloads are built from `fixtures/logs` by `rds_mapper::generate`. `rds-forwarder bench`
+//! prints the same figures (and more) as one table. Run:
 //! `cargo bench -p rds-forwarder --bench mapping`
 
 use std::path::Path;
@@ -13,53 +14,31 @@ use rds_forwarder::embedded;
 use rds_forwarder::runtime::bindings::Invocation;
 use rds_forwarder::runtime::{Runtime, SandboxLimits};
 use rds_forwarder::sink::Memory;
+use rds_mapper::generate;
 
-/// What one CloudWatch batch holds at most.
-const MAX_BATCH_BYTES: usize = 1_000_000;
-const MAX_BATCH_EVENTS: usize = 10_000;
-
-/// One realistic awslogs Lambda event per sample: its entries, one per CloudWatch event,
-/// repeated until the batch is full. Returns (name, event JSON, decompressed payload size).
+/// One full CloudWatch batch per sample of `fixtures/logs` (`rds_mapper::generate`): (name,
+/// event JSON, decompressed payload size).
 fn payloads() -> Vec<(String, Vec<u8>, usize)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/logs");
     let manifest = std::fs::read_to_string(dir.join("MANIFEST.tsv")).expect("manifest");
-    let mut out = Vec::new();
-    for line in manifest
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-    {
-        let cols: Vec<&str> = line.split('\t').collect();
-        let (file, log_type) = (cols[0], cols[1]);
-        let text = std::fs::read_to_string(dir.join(file)).expect("sample");
-        let body: Vec<&str> = text.lines().filter(|l| !l.starts_with("#%")).collect();
-        let body = body.join("\n");
-        let entries: Vec<String> = rds_mapper::formats::parse_message(log_type, &body)
-            .into_iter()
-            .map(|e| e.text.to_owned())
-            .collect();
-        let mut events = Vec::new();
-        let mut bytes = 0;
-        for (i, message) in entries.iter().cycle().enumerate() {
-            if bytes + message.len() + 26 > MAX_BATCH_BYTES || events.len() == MAX_BATCH_EVENTS {
-                break;
-            }
-            bytes += message.len() + 26;
-            events.push(serde_json::json!({"id": format!("{:056}", i), "timestamp": 1_700_000_000_000i64 + i as i64, "message": message}));
-        }
-        let payload = serde_json::json!({
-            "messageType": "DATA_MESSAGE", "owner": "123456789012",
-            "logGroup": format!("/aws/rds/instance/bench-db/{log_type}"), "logStream": "bench-db",
-            "subscriptionFilters": ["whatap"], "logEvents": events,
+    generate::manifest(&manifest)
+        .expect("manifest")
+        .into_iter()
+        .map(|sample| {
+            let text = std::fs::read_to_string(dir.join(&sample.file)).expect("sample");
+            let entries = generate::sample_entries(&sample.log_type, &text, sample.mode);
+            let group = format!("/aws/rds/instance/bench-db/{}", sample.log_type);
+            let g = generate::awslogs_event(
+                &group,
+                "bench-db",
+                &entries,
+                generate::Size::CloudWatchBatch,
+                1_700_000_000_000,
+            )
+            .expect("entries");
+            (sample.name().to_owned(), g.event, g.payload_bytes)
         })
-        .to_string();
-        let event = serde_json::json!({"awslogs": {"data": rds_mapper::awslogs::encode(payload.as_bytes())}}).to_string();
-        out.push((
-            file.trim_end_matches(".log").to_owned(),
-            event.into_bytes(),
-            payload.len(),
-        ));
-    }
-    out
+        .collect()
 }
 
 fn invocation() -> Invocation {
@@ -104,10 +83,13 @@ fn bench(c: &mut Criterion) {
                         64 << 20,
                     )
                     .expect("decode");
-                    rds_mapper::awslogs::parse(&json)
-                        .expect("parse")
+                    let payload = rds_mapper::awslogs::parse(&json).expect("parse");
+                    // Every message unescaped, as a decoder into structs of strings does.
+                    payload
                         .log_events
-                        .len()
+                        .iter()
+                        .map(|e| e.message().len())
+                        .sum::<usize>()
                 })
             },
         );

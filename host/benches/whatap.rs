@@ -3,12 +3,11 @@
 //!
 //! Run: `cargo bench -p rds-forwarder --bench whatap`
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use rds_forwarder::collector::{Collector, Faults, Received, Report};
+use rds_forwarder::collector::{Collector, CountReport, Faults};
 use rds_forwarder::runtime::bindings::{FieldValue, LogRecord};
 use rds_forwarder::whatap::config::WhatapConfig;
 use rds_forwarder::whatap::encode::zip_packs;
@@ -45,17 +44,6 @@ fn records() -> Vec<LogRecord> {
         .collect()
 }
 
-struct Count(AtomicUsize);
-
-impl Report for Count {
-    fn record(&self, _: Received) {
-        self.0.fetch_add(1, Ordering::Relaxed);
-    }
-    fn problem(&self, _: SocketAddr, problem: String) {
-        eprintln!("collector problem: {problem}");
-    }
-}
-
 fn bench(c: &mut Criterion) {
     let records = rds_forwarder::sink::Batch::new(records());
     let mut group = c.benchmark_group("whatap");
@@ -83,7 +71,7 @@ fn bench(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let license = License::build(424242, b"bench-key-012345");
-    let count = Arc::new(Count(AtomicUsize::new(0)));
+    let count = Arc::new(CountReport::default());
     let addr = rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -118,7 +106,7 @@ fn bench(c: &mut Criterion) {
     group.finish();
     eprintln!(
         "collector received {} records",
-        count.0.load(Ordering::Relaxed)
+        count.records.load(Ordering::Relaxed)
     );
 }
 

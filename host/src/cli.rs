@@ -50,6 +50,36 @@ enum Command {
     Compile(CompileArgs),
     /// Run a mapper over fixture events and compare with the expected JSON lines.
     TestMapper(TestMapperArgs),
+    /// Measure throughput (native, wasm, with WhaTap delivery, against the decode-only floor),
+    /// cold start and peak RSS, and print one table. Run from the repository root, release build.
+    #[cfg(feature = "bench")]
+    Bench(BenchArgs),
+}
+
+#[cfg(feature = "bench")]
+#[derive(Debug, clap::Args)]
+struct BenchArgs {
+    /// The repository's fixtures directory (samples, events).
+    #[arg(long, default_value = "fixtures", value_name = "DIR")]
+    fixtures: PathBuf,
+    /// Seconds spent measuring each throughput cell.
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    seconds: f64,
+    /// Process starts per cold-start variant.
+    #[arg(long, default_value_t = 15, value_name = "N")]
+    cold_runs: usize,
+    /// Only the payloads whose name contains this (e.g. `mysql`, `rds-event`).
+    #[arg(long, value_name = "TEXT")]
+    only: Option<String>,
+    /// Skip cold start and peak RSS (they start processes).
+    #[arg(long)]
+    no_processes: bool,
+    /// Short runs (0.2 s per cell, 5 starts per variant): a smoke test, not figures to quote.
+    #[arg(long)]
+    quick: bool,
+    /// Print the report as one JSON object instead of tables.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -217,7 +247,37 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Lambda => unreachable!("handled before the CLI runtime starts"),
         Command::Compile(args) => compile(args).await,
         Command::TestMapper(args) => test_mapper(args).await,
+        #[cfg(feature = "bench")]
+        Command::Bench(args) => bench(args).await,
     }
+}
+
+#[cfg(feature = "bench")]
+async fn bench(args: BenchArgs) -> Result<ExitCode> {
+    let options = crate::bench::Options {
+        fixtures: args.fixtures,
+        per_cell: Duration::from_secs_f64(if args.quick {
+            0.2
+        } else {
+            args.seconds.max(0.0)
+        }),
+        cold_runs: if args.quick { 5 } else { args.cold_runs },
+        only: args.only,
+        skip_processes: args.no_processes,
+    };
+    if !options.fixtures.join("logs/MANIFEST.tsv").exists() {
+        anyhow::bail!(
+            "{}: no logs/MANIFEST.tsv; run from the repository root or pass --fixtures",
+            options.fixtures.display()
+        );
+    }
+    let report = crate::bench::run(&options).await?;
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", report.to_table());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Loads `--mapper PATH`, or the embedded default.
@@ -295,6 +355,7 @@ async fn invoke(args: InvokeArgs) -> Result<ExitCode> {
                             "skipped": skipped,
                             "split": summary.split,
                             "mapper": mapper.label(),
+                            "guest_memory_bytes": ran.guest_peak_bytes,
                         })
                     );
                 }

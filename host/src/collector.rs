@@ -319,6 +319,27 @@ impl Report for PrintReport {
     }
 }
 
+/// Counts what arrived and keeps the problems; for benchmarks, where keeping every record
+/// would measure the collector's memory instead of the sender.
+#[derive(Default)]
+pub struct CountReport {
+    pub records: std::sync::atomic::AtomicU64,
+    pub problems: std::sync::Mutex<Vec<String>>,
+}
+
+impl Report for CountReport {
+    fn record(&self, _received: Received) {
+        self.records
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn problem(&self, peer: SocketAddr, problem: String) {
+        if let Ok(mut p) = self.problems.lock() {
+            p.push(format!("{peer}: {problem}"));
+        }
+    }
+}
+
 /// Keeps everything in memory; for tests.
 #[derive(Default)]
 pub struct MemoryReport {

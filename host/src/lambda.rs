@@ -217,6 +217,7 @@ impl Forwarder {
         *slot = Some(ran.sink);
         drop(slot);
         let request_id = &invocation.request_id;
+        let guest_memory_mib = ran.guest_peak_bytes >> 20;
         match ran.result {
             Ok(summary) => {
                 let skipped: serde_json::Map<String, Value> = summary
@@ -226,7 +227,8 @@ impl Forwarder {
                     .collect();
                 tracing::info!(
                     request_id = %request_id, mapper = %label, event_kind = %summary.event_kind,
-                    records = summary.records, batches = summary.batches, "Invocation mapped and delivered."
+                    records = summary.records, batches = summary.batches, guest_memory_mib,
+                    "Invocation mapped and delivered."
                 );
                 Ok(json!({
                     "request_id": request_id,

@@ -11,8 +11,11 @@
 //! - [`whatap`]: the WhaTap agent protocol and the TCP sink.
 //! - [`lambda`]: Lambda mode (Runtime API), with [`mapper_store`] for hot swap and [`s3`] to read the mapper.
 //! - [`collector`]: a local WhaTap collector emulator (the far end for users and tests).
-//! - [`cli`]: the command line (`invoke`, `describe`).
+//! - [`cli`]: the command line (`invoke`, `describe`, …).
+//! - `bench` (feature `bench`, on by default): every performance figure in one table.
 
+#[cfg(feature = "bench")]
+pub mod bench;
 pub mod cli;
 pub mod collector;
 pub mod embedded;

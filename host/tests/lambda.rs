@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::collector::{CollectorProcess, test_license};
-use common::runtime_api::{Outcome, RuntimeApi};
+use rds_forwarder::bench::runtime_api::{Outcome, RuntimeApi};
 use common::*;
 
 const ANSWER_WITHIN: Duration = Duration::from_secs(30);

@@ -284,6 +284,72 @@ async fn a_connection_dropped_mid_batch_is_retried_and_every_record_arrives() {
 }
 
 #[tokio::test]
+async fn queued_batches_are_confirmed_once_and_resent_whole_after_a_drop() {
+    // As an invocation sends: batches queued without a round trip each, one confirmation at
+    // the end. The connection drops at the 5th data frame, so the first batches were written
+    // to a connection that is gone before anything was confirmed.
+    let faults = Faults {
+        drop_at_data_frame: Some(5),
+        ..Faults::default()
+    };
+    let (addr, report, collector) = collector_on("127.0.0.9", 0, faults).await;
+    let mut sink = WhatapSink::new(sink_config("127.0.0.9", addr.port(), &[]));
+    let batches: Vec<Batch> = (0..4).map(|b| records(b, 1500)).collect();
+    for b in &batches {
+        sink.queue(b).await.expect("queued");
+    }
+    assert_eq!(
+        sink.stats.records, 0,
+        "nothing counts as delivered before the confirmation"
+    );
+    sink.confirm().await.expect("confirmed after re-sending");
+    sink.close().await;
+    let mut got = received_ids(&report);
+    got.dedup();
+    assert_eq!(
+        got,
+        sent_ids(&batches),
+        "every record arrived at least once"
+    );
+    assert_eq!(sink.stats.records, 6000);
+    assert!(
+        collector
+            .connections
+            .load(std::sync::atomic::Ordering::SeqCst)
+            >= 2,
+        "a fresh handshake after the drop"
+    );
+}
+
+#[tokio::test]
+async fn a_collector_that_never_confirms_fails_at_the_end_not_per_batch() {
+    let faults = Faults {
+        ignore_time_sync: true,
+        ..Faults::default()
+    };
+    let (addr, _report, _) = collector_on("127.0.0.10", 0, faults).await;
+    let mut sink = WhatapSink::new(sink_config(
+        "127.0.0.10",
+        addr.port(),
+        &[("WHATAP_MAX_ATTEMPTS", "2")],
+    ));
+    sink.queue(&records(0, 5)).await.expect("written");
+    sink.queue(&records(1, 5)).await.expect("written");
+    let err = sink.confirm().await.unwrap_err().to_string();
+    assert!(
+        err.starts_with("could not deliver 10 records to WhaTap (127.0.0.10) after 2 attempts"),
+        "{err}"
+    );
+    assert!(
+        err.contains("did not confirm the batch within 1000 ms"),
+        "{err}"
+    );
+    // Given up: nothing is left to re-send with a later invocation's records.
+    sink.confirm().await.expect("nothing pending");
+    assert_eq!(sink.stats.records, 0);
+}
+
+#[tokio::test]
 async fn a_silent_collector_fails_the_send_within_its_budget() {
     let faults = Faults {
         stall_handshake: true,

@@ -19,7 +19,7 @@ use std::time::Duration;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, Precompiled, Store, StoreLimitsBuilder, Trap};
 
-use bindings::{Invocation, MapperInfo, RdsMapper, RdsMapperPre, Summary};
+use bindings::{ErrorKind, Invocation, MapperInfo, RdsMapper, RdsMapperPre, Summary};
 pub use error::{EngineError, LoadError, RunError};
 use state::HostState;
 
@@ -69,6 +69,8 @@ impl Mapper {
 pub struct Ran {
     pub sink: Box<dyn RecordSink>,
     pub result: Result<Summary, RunError>,
+    /// The largest the guest's linear memory grew to (its peak memory), bytes.
+    pub guest_peak_bytes: usize,
 }
 
 impl Runtime {
@@ -198,8 +200,23 @@ impl Runtime {
             }),
             Err(e) => Err(self.classify_trap(e, budget)),
         };
-        let state = store.into_data();
+        let mut state = store.into_data();
+        // What the mapper sent counts only once the sink has delivered it.
+        let result = match result {
+            Ok(summary) => match state.sink.finish().await {
+                Ok(()) => Ok(summary),
+                Err(e) => Err(RunError::Mapper {
+                    kind: ErrorKind::Delivery,
+                    message: format!("delivery failed: {e}"),
+                }),
+            },
+            Err(e) => {
+                state.sink.abandon();
+                Err(e)
+            }
+        };
         Ran {
+            guest_peak_bytes: state.limits.peak_bytes,
             sink: state.sink,
             result,
         }

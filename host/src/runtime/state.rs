@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
+use wasmtime::{ResourceLimiter, StoreLimits};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::whatap::rds_mapper::{diagnostics, sink, types};
@@ -14,7 +14,7 @@ use crate::sink::{Batch, RecordSink};
 pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
-    pub(super) limits: StoreLimits,
+    pub(super) limits: PeakTracking,
     pub(super) sink: Box<dyn RecordSink>,
     /// Errors the sink returned, kept whole for the host (the guest only sees a string).
     pub(super) sink_errors: Vec<crate::sink::SinkError>,
@@ -38,11 +38,65 @@ impl HostState {
         HostState {
             wasi,
             table: ResourceTable::new(),
-            limits,
+            limits: PeakTracking {
+                limits,
+                peak_bytes: 0,
+            },
             sink,
             sink_errors: Vec::new(),
             mapper,
         }
+    }
+}
+
+/// The store's limits, remembering the largest linear memory the guest grew to: its peak
+/// memory, since linear memory never shrinks. Reported per invocation, and by `bench`.
+pub struct PeakTracking {
+    limits: StoreLimits,
+    pub(super) peak_bytes: usize,
+}
+
+impl ResourceLimiter for PeakTracking {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = self.limits.memory_growing(current, desired, maximum)?;
+        if allowed {
+            self.peak_bytes = self.peak_bytes.max(desired);
+        }
+        Ok(allowed)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.limits.memory_grow_failed(error)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.limits.table_grow_failed(error)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
     }
 }
 

@@ -88,6 +88,16 @@ pub trait RecordSink: Send + Any {
     /// Delivers a batch; `Err` means the batch is not known to be delivered.
     fn send(&mut self, batch: Batch) -> SinkFuture<'_>;
 
+    /// Called when the mapper has sent everything of an event: completes delivery (the WhaTap
+    /// sink waits for the collector's confirmation here). `Err` fails the invocation.
+    fn finish(&mut self) -> SinkFuture<'_> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Called when the mapping of an event failed: forget what waits for `finish`, since the
+    /// whole event will be retried.
+    fn abandon(&mut self) {}
+
     /// Bounds later sends by an outside deadline (the Lambda invocation's); no-op by default.
     fn set_deadline(&mut self, _deadline: Option<std::time::Instant>) {}
 

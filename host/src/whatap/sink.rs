@@ -1,10 +1,12 @@
 //! The WhaTap sink: the host's TCP send capability behind the mapper's `sink.send`.
 //!
-//! A batch is encoded once, then attempted until it is delivered, the attempts run out, or the
-//! time budget does. Each failure drops the connection; the next attempt connects to the next
-//! host in the list with a fresh handshake. `send` fails only when the batch was not delivered,
-//! so the invocation fails and Lambda retries the event (at-least-once: a retried batch may
-//! arrive twice).
+//! A batch is encoded once and written at once; the collector's confirmation of everything an
+//! invocation wrote is awaited once, at its end (`finish`), so mapping is not stalled by a
+//! round trip per batch. What is not yet confirmed is kept, and written again over the next
+//! connection when one fails. Each failure drops the connection; the next attempt connects to
+//! the next host in the list with a fresh handshake. The invocation succeeds only when
+//! everything was confirmed; otherwise it fails and Lambda retries the event (at-least-once: a
+//! retried batch may arrive twice).
 
 use std::time::{Duration, Instant};
 
@@ -19,6 +21,9 @@ use crate::sink::{RecordSink, SinkError, SinkFuture};
 /// First pause after every host failed once; doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// Queued bytes after which `queue` confirms before taking more, bounding what is kept for
+/// re-sending.
+pub const MAX_UNCONFIRMED_BYTES: usize = 2 << 20;
 
 /// What the sink has done, for the invocation summary.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +42,10 @@ pub struct WhatapSink {
     next_host: usize,
     /// Attempts stop at this instant too (the invocation's deadline), when set.
     deadline: Option<Instant>,
+    /// Packs written since the last confirmation, kept to re-send after a failure.
+    unconfirmed: Vec<Vec<u8>>,
+    unconfirmed_bytes: usize,
+    unconfirmed_records: u64,
     pub stats: SinkStats,
 }
 
@@ -49,6 +58,9 @@ impl WhatapSink {
             conn: None,
             next_host: 0,
             deadline: None,
+            unconfirmed: Vec::new(),
+            unconfirmed_bytes: 0,
+            unconfirmed_records: 0,
             stats: SinkStats::default(),
         }
     }
@@ -62,11 +74,44 @@ impl WhatapSink {
         self.deadline = deadline;
     }
 
-    /// Delivers one batch of records.
-    pub async fn deliver(&mut self, records: &Batch) -> Result<(), SinkError> {
-        if records.is_empty() {
+    /// Delivers one batch of records and waits for the collector's confirmation.
+    pub async fn deliver(&mut self, batch: &Batch) -> Result<(), SinkError> {
+        self.queue(batch).await?;
+        self.confirm().await
+    }
+
+    /// Encodes a batch and writes it without waiting for a confirmation, so that mapping goes
+    /// on while the collector reads: [`confirm`](Self::confirm) (at the end of the invocation)
+    /// proves delivery of everything queued. The packs are kept until then, to be written
+    /// again on another connection if this one fails. Queuing more than
+    /// [`MAX_UNCONFIRMED_BYTES`] confirms first.
+    pub async fn queue(&mut self, batch: &Batch) -> Result<(), SinkError> {
+        if batch.is_empty() {
             return Ok(());
         }
+        if self.unconfirmed_bytes >= MAX_UNCONFIRMED_BYTES {
+            self.confirm().await?;
+        }
+        let mut pending = Some(batch);
+        self.attempts(&mut pending, false).await
+    }
+
+    /// Waits until the collector has read everything queued, re-sending it over another
+    /// connection when needed. `Err` means some of it is not known to be delivered.
+    pub async fn confirm(&mut self) -> Result<(), SinkError> {
+        if self.unconfirmed.is_empty() {
+            return Ok(());
+        }
+        self.attempts(&mut None, true).await
+    }
+
+    /// Attempts until `pending` is written (and, when `confirm`, everything unconfirmed is
+    /// confirmed), the attempts run out, or the time budget does.
+    async fn attempts(
+        &mut self,
+        pending: &mut Option<&Batch>,
+        confirm: bool,
+    ) -> Result<(), SinkError> {
         let started = Instant::now();
         let mut deadline = started + self.config.send_budget;
         if let Some(outer) = self.deadline {
@@ -78,15 +123,13 @@ impl WhatapSink {
         loop {
             attempt += 1;
             let remaining = deadline.saturating_duration_since(Instant::now());
-            let result = match tokio::time::timeout(remaining, self.attempt(records)).await {
+            let result = match tokio::time::timeout(remaining, self.attempt(pending, confirm)).await
+            {
                 Ok(r) => r,
                 Err(_) => Err(AttemptError::Budget),
             };
             let error = match result {
-                Ok(()) => {
-                    self.stats.records += records.len() as u64;
-                    return Ok(());
-                }
+                Ok(()) => return Ok(()),
                 Err(AttemptError::Encode(e)) => return Err(SinkError::Delivery(e)),
                 Err(e) => e,
             };
@@ -98,9 +141,11 @@ impl WhatapSink {
             tracing::warn!(attempt, error = %error, "WhaTap send attempt failed.");
             let elapsed = started.elapsed();
             if attempt >= self.config.max_attempts || Instant::now() >= deadline {
+                let records = self.unconfirmed_records + pending.map_or(0, |b| b.len() as u64);
+                // Given up: the invocation fails and Lambda retries the whole event.
+                self.abandon();
                 return Err(SinkError::Delivery(format!(
-                    "could not deliver {} records to WhaTap ({}) after {attempt} attempts in {} ms; last error: {error}",
-                    records.len(),
+                    "could not deliver {records} records to WhaTap ({}) after {attempt} attempts in {} ms; last error: {error}",
                     self.config.hosts.join("/"),
                     elapsed.as_millis()
                 )));
@@ -114,30 +159,65 @@ impl WhatapSink {
         }
     }
 
-    async fn attempt(&mut self, records: &Batch) -> Result<(), AttemptError> {
+    async fn attempt(
+        &mut self,
+        pending: &mut Option<&Batch>,
+        confirm: bool,
+    ) -> Result<(), AttemptError> {
         if self.conn.is_none() {
             let host = &self.config.hosts[self.next_host];
-            let conn = Connection::open(host, &self.config, &self.who).await?;
+            let mut conn = Connection::open(host, &self.config, &self.who).await?;
             tracing::info!(peer = conn.peer(), oname = %self.who.oname, "Connected to WhaTap.");
             self.stats.connects += 1;
+            // What an earlier connection took but never confirmed may be lost: send it again.
+            if !self.unconfirmed.is_empty() {
+                conn.send_packs(&self.config, &self.who, &self.unconfirmed, false)
+                    .await?;
+            }
             self.conn = Some(conn);
         }
         let Some(conn) = self.conn.as_mut() else {
             return Err(AttemptError::Budget);
         };
-        let header = Header {
-            pcode: self.who.pcode,
-            oid: self.who.oid,
-            okind: 0,
-            onode: 0,
-            time: now_ms() + conn.clock_delta_ms,
-        };
-        let packs = zip_packs(records, header).map_err(|e| AttemptError::Encode(e.to_string()))?;
-        let bytes: Vec<Vec<u8>> = packs.into_iter().map(|p| p.bytes).collect();
-        conn.send_packs(&self.config, &self.who, &bytes, self.config.confirm)
-            .await?;
-        self.stats.packs += bytes.len() as u64;
+        if let Some(batch) = pending.take() {
+            let header = Header {
+                pcode: self.who.pcode,
+                oid: self.who.oid,
+                okind: 0,
+                onode: 0,
+                time: now_ms() + conn.clock_delta_ms,
+            };
+            let packs: Vec<Vec<u8>> = zip_packs(batch, header)
+                .map_err(|e| AttemptError::Encode(e.to_string()))?
+                .into_iter()
+                .map(|p| p.bytes)
+                .collect();
+            // Kept before writing: from here on a failure re-sends them with the rest.
+            let first = self.unconfirmed.len();
+            self.unconfirmed_bytes += packs.iter().map(Vec::len).sum::<usize>();
+            self.unconfirmed.extend(packs);
+            self.unconfirmed_records += batch.len() as u64;
+            conn.send_packs(&self.config, &self.who, &self.unconfirmed[first..], false)
+                .await?;
+        }
+        if confirm || !self.config.confirm {
+            if self.config.confirm {
+                conn.send_packs(&self.config, &self.who, &[], true).await?;
+            }
+            // Confirmed, or written with confirmation turned off (one-way): done with them.
+            self.stats.records += self.unconfirmed_records;
+            self.stats.packs += self.unconfirmed.len() as u64;
+            self.abandon();
+        }
         Ok(())
+    }
+
+    /// Forgets what was queued and not confirmed (the invocation failed and will be retried
+    /// whole, so sending it would only duplicate).
+    pub fn abandon(&mut self) {
+        self.unconfirmed.clear();
+        self.unconfirmed_bytes = 0;
+        self.unconfirmed_records = 0;
     }
 
     /// Closes the connection cleanly (end of a CLI run, or SIGTERM in Lambda).
@@ -160,7 +240,15 @@ enum AttemptError {
 
 impl RecordSink for WhatapSink {
     fn send(&mut self, batch: Batch) -> SinkFuture<'_> {
-        Box::pin(async move { self.deliver(&batch).await })
+        Box::pin(async move { self.queue(&batch).await })
+    }
+
+    fn finish(&mut self) -> SinkFuture<'_> {
+        Box::pin(self.confirm())
+    }
+
+    fn abandon(&mut self) {
+        WhatapSink::abandon(self);
     }
 
     fn set_deadline(&mut self, deadline: Option<Instant>) {

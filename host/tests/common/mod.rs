@@ -4,7 +4,6 @@
 
 pub mod collector;
 pub mod moto;
-pub mod runtime_api;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -1,8 +1,9 @@
 //! A minimal Lambda Runtime API emulator on 127.0.0.1, speaking the documented protocol
 //! (`GET /2018-06-01/runtime/invocation/next` long-poll with the `Lambda-Runtime-*` headers,
 //! `POST …/{id}/response`, `…/{id}/error`, `/runtime/init/error`), so the real binary runs in
-//! Lambda mode under test.
-#![allow(dead_code)]
+//! Lambda mode under test and under `bench` (cold start, peak RSS).
+//!
+//! Test tooling: it panics on what cannot happen on a loopback socket it owns.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};

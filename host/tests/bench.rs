@@ -1,0 +1,107 @@
+//! `rds-forwarder bench` end to end: one short run, checked for what it measured (the same
+//! records native, in wasm and at the collector; every section present), never for how fast.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+fn bench(args: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_rds-forwarder"))
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .args(["bench", "--json", "--seconds", "0"])
+        .args(args)
+        .output()
+        .expect("running rds-forwarder bench");
+    assert!(
+        out.status.success(),
+        "bench failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON report")
+}
+
+#[test]
+fn one_run_measures_every_section_of_the_same_work() {
+    let report = bench(&["--only", "mysql-error", "--cold-runs", "1"]);
+    let rows = report["throughput"].as_array().expect("throughput rows");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let row = &rows[0];
+    assert_eq!(row["payload"], "mysql-error");
+    assert_eq!(row["log_type"], "error");
+    // The fixture's 19 entries, repeated to a full CloudWatch batch: the 1 MiB cap decides.
+    let events = row["events"].as_u64().unwrap();
+    assert!(events > 1000 && events < 10_000, "{events}");
+    assert_eq!(
+        row["records"].as_u64(),
+        Some(events),
+        "one record per entry"
+    );
+    assert!(row["guest_peak_bytes"].as_u64().unwrap() > row["payload_bytes"].as_u64().unwrap());
+    for cell in ["decode_only", "native", "wasm", "wasm_whatap"] {
+        assert!(row[cell]["runs"].as_u64().unwrap() >= 3, "{cell}");
+        assert!(row[cell]["mib_per_s"].as_f64().unwrap() > 0.0, "{cell}");
+    }
+    let variants: Vec<&str> = report["cold_start"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["variant"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        variants,
+        [
+            "lambda_runtime hello (baseline)",
+            "embedded + .cwasm beside bootstrap (as packaged)",
+            "embedded, JIT (no .cwasm)",
+            "MAPPER_URI = file .wasm (JIT)",
+            "MAPPER_URI = file .cwasm",
+        ]
+    );
+    let rss = report["peak_rss"].as_array().unwrap();
+    assert_eq!(rss.len(), 2);
+    // The stress payload is the largest a Lambda event can carry once compressed.
+    assert!(rss[1]["event_bytes"].as_u64().unwrap() <= 1_048_576);
+    assert!(rss[1]["payload_bytes"].as_u64().unwrap() > 10_000_000);
+    let goals: Vec<&str> = report["goals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["goal"].as_str().unwrap())
+        .collect();
+    assert_eq!(goals.len(), 5, "{goals:?}");
+}
+
+#[test]
+fn an_rds_event_row_and_a_filter_that_matches_nothing() {
+    let report = bench(&["--only", "rds-event", "--no-processes"]);
+    let rows = report["throughput"].as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0]["events"].as_u64(), rows[0]["records"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert!(report["cold_start"].as_array().unwrap().is_empty());
+    // The throughput goals are about CloudWatch payloads, so none is judged on this row.
+    assert!(
+        report["goals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|g| !g["goal"].as_str().unwrap().contains("throughput"))
+    );
+    let none = bench(&["--only", "no-such-payload", "--no-processes"]);
+    assert!(none["throughput"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn a_missing_fixtures_directory_is_named() {
+    let out = Command::new(env!("CARGO_BIN_EXE_rds-forwarder"))
+        .args(["bench", "--fixtures", "/nonexistent-fixtures"])
+        .output()
+        .expect("running rds-forwarder bench");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "error: /nonexistent-fixtures: no logs/MANIFEST.tsv; run from the repository root or pass --fixtures"
+    );
+}
