@@ -13,7 +13,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use rds_forwarder::embedded;
 use rds_forwarder::runtime::bindings::Invocation;
 use rds_forwarder::runtime::{Runtime, SandboxLimits};
-use rds_forwarder::sink::Memory;
+use rds_forwarder::sink::Count;
 use rds_mapper::generate;
 
 /// One full CloudWatch batch per sample of `fixtures/logs` (`rds_mapper::generate`): (name,
@@ -107,7 +107,7 @@ fn bench(c: &mut Criterion) {
                     &mapper,
                     event,
                     &inv,
-                    Box::new(Memory::default()),
+                    Box::new(Count::default()),
                     Duration::from_secs(60),
                 ));
                 ran.result.expect("maps").records

@@ -59,6 +59,10 @@ enum Command {
 #[cfg(feature = "bench")]
 #[derive(Debug, clap::Args)]
 struct BenchArgs {
+    /// Measure this mapper's throughput instead of the embedded one's (cold start is always
+    /// the embedded default's).
+    #[arg(long, value_name = "PATH")]
+    mapper: Option<PathBuf>,
     /// The repository's fixtures directory (samples, events).
     #[arg(long, default_value = "fixtures", value_name = "DIR")]
     fixtures: PathBuf,
@@ -264,6 +268,7 @@ async fn bench(args: BenchArgs) -> Result<ExitCode> {
         cold_runs: if args.quick { 5 } else { args.cold_runs },
         only: args.only,
         skip_processes: args.no_processes,
+        mapper: args.mapper,
     };
     if !options.fixtures.join("logs/MANIFEST.tsv").exists() {
         anyhow::bail!(

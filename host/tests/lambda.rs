@@ -8,8 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::collector::{CollectorProcess, test_license};
-use rds_forwarder::bench::runtime_api::{Outcome, RuntimeApi};
 use common::*;
+use rds_forwarder::bench::runtime_api::{Outcome, RuntimeApi};
 
 const ANSWER_WITHIN: Duration = Duration::from_secs(30);
 

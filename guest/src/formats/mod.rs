@@ -136,11 +136,14 @@ pub fn guess_level(text: &str) -> Level {
         end -= 1;
     }
     let head = &text[..end];
-    if head.contains("FATAL") || head.contains("PANIC") {
+    if scan::contains(head, "FATAL") || scan::contains(head, "PANIC") {
         Level::Critical
-    } else if head.contains("[ERROR]") || head.contains("ERROR:") || head.contains("ORA-") {
+    } else if scan::contains(head, "[ERROR]")
+        || scan::contains(head, "ERROR:")
+        || scan::contains(head, "ORA-")
+    {
         Level::Error
-    } else if head.contains("[Warning]") || head.contains("WARNING:") {
+    } else if scan::contains(head, "[Warning]") || scan::contains(head, "WARNING:") {
         Level::Warning
     } else {
         Level::Info

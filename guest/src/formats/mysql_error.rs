@@ -8,7 +8,7 @@
 //!
 //! Lines without a timestamp (InnoDB dumps, SQL text, `. Ignored error …`) continue the entry.
 
-use super::scan::{Scan, short_date_time, starts_with_date_time};
+use super::scan::{self, Scan, short_date_time, starts_with_date_time};
 use super::{Parsed, guess_level};
 use crate::level::Level;
 
@@ -68,7 +68,7 @@ pub fn parse(entry: &str) -> Parsed {
         p.text("thread", &format!("0x{digits}"));
         p.text("component", "InnoDB");
         p.level = if entry.to_ascii_lowercase().contains("deadlock")
-            || entry.contains("*** (1) TRANSACTION")
+            || scan::contains(entry, "*** (1) TRANSACTION")
         {
             Level::Warning
         } else {
@@ -118,7 +118,7 @@ pub fn parse(entry: &str) -> Parsed {
     }
     // Aurora 8.0 appends the source location: `… (mysqld.cc:5965)`.
     let last = entry.lines().next().unwrap_or("").trim_end();
-    if let Some(open) = last.rfind(" (")
+    if let Some(open) = scan::rfind(last, " (")
         && last.ends_with(')')
     {
         let loc = &last[open + 2..last.len() - 1];
@@ -129,7 +129,9 @@ pub fn parse(entry: &str) -> Parsed {
             p.text("source_location", loc);
         }
     }
-    if entry.contains("*** (1) TRANSACTION") || entry.contains("LATEST DETECTED DEADLOCK") {
+    if scan::contains(entry, "*** (1) TRANSACTION")
+        || scan::contains(entry, "LATEST DETECTED DEADLOCK")
+    {
         p.level = p.level.max(Level::Warning);
     }
     p

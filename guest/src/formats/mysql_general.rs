@@ -3,14 +3,14 @@
 
 use super::Parsed;
 use super::mysql_slow::{is_banner, parse_banner};
-use super::scan::starts_with_date_time;
+use super::scan::{self, starts_with_date_time};
 
 pub fn is_start(prev: &str, line: &str) -> bool {
     starts_with_date_time(line, b'T') && line.contains('\t')
         || is_banner(line)
         || (line.starts_with("Tcp port: ") && !is_banner(prev))
         || (line.starts_with("Time ")
-            && line.contains("Command")
+            && scan::contains(line, "Command")
             && !prev.starts_with("Tcp port: "))
 }
 
@@ -51,12 +51,12 @@ pub fn parse(entry: &str) -> Parsed {
 
 /// `user@host on db using TCP/IP` (database and transport optional).
 fn connect(p: &mut Parsed, arg: &str) {
-    let (who, rest) = arg.split_once(" on ").unwrap_or((arg, ""));
+    let (who, rest) = scan::split_once(arg, " on ").unwrap_or((arg, ""));
     if let Some((user, host)) = who.split_once('@') {
         p.text("user", user);
         p.text("client_host", host);
     }
-    let (db, transport) = rest.split_once(" using ").unwrap_or((rest, ""));
+    let (db, transport) = scan::split_once(rest, " using ").unwrap_or((rest, ""));
     if !db.trim().is_empty() {
         p.text("database", db.trim());
     }

@@ -16,19 +16,19 @@
 use std::borrow::Cow;
 
 use super::Parsed;
-use super::scan::{Scan, short_date_time};
+use super::scan::{self, Scan, short_date_time};
 
 /// The first line of the banner mysqld writes when it opens a slow or general log.
 pub fn is_banner(line: &str) -> bool {
-    line.contains("mysqld, Version: ") && line.trim_end().ends_with("started with:")
+    scan::contains(line, "mysqld, Version: ") && line.trim_end().ends_with("started with:")
 }
 
 /// The banner's second and third lines, when they arrive without the first.
 fn is_banner_tail(prev: &str, line: &str) -> bool {
     (line.starts_with("Tcp port: ") && !is_banner(prev))
         || (line.starts_with("Time ")
-            && line.contains(" Id ")
-            && line.contains("Command")
+            && scan::contains(line, " Id ")
+            && scan::contains(line, "Command")
             && !prev.starts_with("Tcp port: "))
 }
 
@@ -47,8 +47,8 @@ pub fn parse_banner(entry: &str) -> Option<Parsed> {
     }
     let mut p = Parsed::new(Some("mysql"));
     p.text("entry_kind", "server_banner");
-    if let Some((binary, rest)) = first.split_once(", Version: ") {
-        if binary.contains("/oscar/") {
+    if let Some((binary, rest)) = scan::split_once(first, ", Version: ") {
+        if scan::contains(binary, "/oscar/") {
             p.engine = Some("aurora-mysql");
         }
         p.text("binary", binary);
@@ -168,7 +168,7 @@ pub fn parse(entry: &str) -> Parsed {
             }
             saw_header = true;
         } else if let Some(rest) = line.strip_prefix("# ") {
-            if rest.contains(": ") || rest.ends_with(':') {
+            if scan::contains(rest, ": ") || rest.ends_with(':') {
                 pairs(&mut p, rest);
             }
         } else if let Some(db) = line

@@ -3,7 +3,7 @@
 //! message lines without their header; those are still parsed (the body is free text).
 
 use super::Parsed;
-use super::scan::{Scan, named_month_time, starts_with_date_time};
+use super::scan::{self, Scan, named_month_time, starts_with_date_time};
 use crate::level::Level;
 
 /// A line that is only an ISO-8601 timestamp with an offset.
@@ -61,7 +61,7 @@ pub fn body(p: &mut Parsed, text: &str) {
         } else {
             Level::Error
         };
-    } else if text.contains("WARNING:") {
+    } else if scan::contains(text, "WARNING:") {
         p.level = Level::Warning;
     }
     if let Some(rest) = text.split("Errors in file ").nth(1)
@@ -70,7 +70,7 @@ pub fn body(p: &mut Parsed, text: &str) {
         p.text("trace_file", file.trim_end_matches(':'));
     }
     // `ARC0 (PID:11679): …` names the process.
-    if let Some(i) = text.find(" (PID:") {
+    if let Some(i) = scan::find(text, " (PID:") {
         let process = text[..i]
             .rsplit(|c: char| c.is_whitespace())
             .next()

@@ -4,7 +4,7 @@
 
 use super::Parsed;
 use super::oracle_alert::{body, iso_header};
-use super::scan::named_month_time;
+use super::scan::{self, named_month_time};
 use crate::level::Level;
 
 /// `DD-MON-YYYY HH:MM:SS`: epoch ms.
@@ -18,7 +18,9 @@ fn listener_time(line: &str) -> Option<i64> {
 
 pub fn is_start(prev: &str, line: &str) -> bool {
     iso_header(line).is_some()
-        || (listener_time(line).is_some() && line.contains(" * ") && iso_header(prev).is_none())
+        || (listener_time(line).is_some()
+            && scan::contains(line, " * ")
+            && iso_header(prev).is_none())
 }
 
 /// The value of `(KEY=value)` inside a descriptor.

@@ -6,7 +6,7 @@
 //! read for `duration:` (statement / execute / parse / bind / plain / auto_explain plan),
 //! `statement:`, pgaudit `AUDIT:` and a verbose-mode SQLSTATE.
 
-use super::scan::{Scan, starts_with_date_time};
+use super::scan::{self, Scan, starts_with_date_time};
 use super::{Entry, Parsed};
 use crate::level::Level;
 
@@ -127,7 +127,7 @@ pub fn parse(entry: &str) -> Parsed {
 /// Position of `:[` followed by digits and `]:`.
 fn find_pid_anchor(s: &str) -> Option<usize> {
     let mut from = 0;
-    while let Some(i) = s[from..].find(":[") {
+    while let Some(i) = scan::find(&s[from..], ":[") {
         let at = from + i;
         let rest = &s[at + 2..];
         let n = rest.bytes().take_while(u8::is_ascii_digit).count();
@@ -218,7 +218,7 @@ fn message(p: &mut Parsed, severity: &str, msg: &str) {
 fn without_console_marker(sql: &str) -> &str {
     let sql = sql.trim();
     match sql.rsplit_once('\n') {
-        Some((before, last)) if last.contains(" END OF LOG ") && last.starts_with("---") => {
+        Some((before, last)) if scan::contains(last, " END OF LOG ") && last.starts_with("---") => {
             before.trim_end()
         }
         _ => sql,
@@ -234,7 +234,7 @@ fn statement(p: &mut Parsed, msg: &str) -> bool {
     }
     for step in ["execute", "parse", "bind"] {
         if let Some(rest) = msg.strip_prefix(step).and_then(|r| r.strip_prefix(' '))
-            && let Some((name, sql)) = rest.split_once(": ")
+            && let Some((name, sql)) = scan::split_once(rest, ": ")
             && !name.contains(' ')
         {
             p.text("protocol_step", step);

@@ -46,6 +46,8 @@ pub struct Options {
     pub only: Option<String>,
     /// Skip cold start and peak RSS (they start processes).
     pub skip_processes: bool,
+    /// The mapper whose throughput is measured; the embedded default when `None`.
+    pub mapper: Option<PathBuf>,
 }
 
 /// Everything one run measured.

@@ -14,7 +14,7 @@ use super::{LocalCollector, Options, mib_per_s};
 use crate::embedded;
 use crate::runtime::bindings::Invocation;
 use crate::runtime::{Runtime, SandboxLimits};
-use crate::sink::{Memory, RecordSink};
+use crate::sink::{Count, RecordSink};
 use crate::whatap::sink::WhatapSink;
 use rds_mapper::generate::{self, Size};
 
@@ -155,9 +155,22 @@ fn wanted(options: &Options, name: &str) -> bool {
 
 pub async fn measure(options: &Options, collector: &LocalCollector) -> Result<Vec<Row>> {
     let runtime = Runtime::new(SandboxLimits::default())?;
-    let mapper = runtime
-        .load(embedded::DEFAULT_MAPPER, embedded::ORIGIN)
-        .await?;
+    let mapper = match &options.mapper {
+        None => {
+            runtime
+                .load(embedded::DEFAULT_MAPPER, embedded::ORIGIN)
+                .await?
+        }
+        Some(path) => {
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("{}: cannot read the mapper", path.display()))?;
+            let origin = path.display().to_string();
+            runtime
+                .load(&bytes, &origin)
+                .await
+                .with_context(|| format!("{origin}: cannot use it as a mapper"))?
+        }
+    };
     let invocation = Invocation {
         request_id: "bench".into(),
         function_name: "rds-forwarder-bench".into(),
@@ -198,7 +211,7 @@ pub async fn measure(options: &Options, collector: &LocalCollector) -> Result<Ve
                     &mapper,
                     event,
                     &invocation,
-                    Box::new(Memory::default()),
+                    Box::new(Count::default()),
                     budget,
                 )
                 .await;

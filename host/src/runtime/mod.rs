@@ -11,15 +11,16 @@
 pub mod bindings;
 pub mod contract;
 pub mod error;
+mod sink_import;
 pub mod state;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Precompiled, Store, StoreLimitsBuilder, Trap};
 
-use bindings::{ErrorKind, Invocation, MapperInfo, RdsMapper, RdsMapperPre, Summary};
+use bindings::{ErrorKind, Invocation, MapperInfo, RdsMapperPre, Summary};
 pub use error::{EngineError, LoadError, RunError};
 use state::HostState;
 
@@ -82,7 +83,13 @@ impl Runtime {
         let engine = Engine::new(&engine_config())?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        RdsMapper::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)?;
+        // The generated bindings for `types` and `diagnostics`; `sink` by hand (sink_import).
+        bindings::whatap::rds_mapper::types::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        bindings::whatap::rds_mapper::diagnostics::add_to_linker::<_, HasSelf<_>>(
+            &mut linker,
+            |s| s,
+        )?;
+        sink_import::add_to_linker(&mut linker)?;
         spawn_epoch_ticker(&engine);
         Ok(Runtime {
             engine,

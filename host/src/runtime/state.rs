@@ -7,9 +7,9 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, StoreLimits};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::whatap::rds_mapper::{diagnostics, sink, types};
-use super::bindings::{Level, LogRecord};
-use crate::sink::{Batch, RecordSink};
+use super::bindings::Level;
+use super::bindings::whatap::rds_mapper::{diagnostics, types};
+use crate::sink::RecordSink;
 
 pub struct HostState {
     wasi: WasiCtx,
@@ -132,37 +132,6 @@ impl HostMonotonicClock for FrozenClock {
 }
 
 impl types::Host for HostState {}
-
-impl HostState {
-    async fn deliver(&mut self, batch: Batch) -> Result<(), String> {
-        match self.sink.send(batch).await {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let message = e.to_string();
-                self.sink_errors.push(e);
-                Err(message)
-            }
-        }
-    }
-}
-
-impl sink::Host for HostState {
-    async fn send(&mut self, batch: Vec<LogRecord>) -> Result<(), String> {
-        self.deliver(Batch::new(batch)).await
-    }
-
-    async fn send_tagged(
-        &mut self,
-        stream_tags: Vec<(String, String)>,
-        records: Vec<LogRecord>,
-    ) -> Result<(), String> {
-        self.deliver(Batch {
-            stream_tags,
-            records,
-        })
-        .await
-    }
-}
 
 impl diagnostics::Host for HostState {
     async fn log(&mut self, level: Level, message: String) {

@@ -11,7 +11,7 @@ use std::pin::Pin;
 
 use thiserror::Error;
 
-use crate::runtime::bindings::LogRecord;
+use crate::runtime::bindings::{FieldValue, LogRecord};
 
 /// A boxed future, so `RecordSink` stays object-safe.
 pub type SinkFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send + 'a>>;
@@ -84,9 +84,142 @@ impl Batch {
     }
 }
 
+/// A field value as the mapper sent it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FieldRef<'a> {
+    Text(&'a str),
+    Integer(i64),
+    Float(f64),
+    Boolean(bool),
+}
+
+/// A record as the mapper sent it, borrowed from the sandbox's memory for the length of one
+/// `send`: the host reads what it needs (to encode it) without copying every string first.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordRef<'a> {
+    pub category: &'a str,
+    pub time: i64,
+    /// The record's own tags (after the batch's stream tags).
+    pub tags: &'a [(&'a str, &'a str)],
+    pub fields: &'a [(&'a str, FieldRef<'a>)],
+    pub content: &'a str,
+    pub line: i64,
+}
+
+/// One `sink.send`, borrowed; see [`Batch`] for the owned form.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchRef<'a> {
+    pub stream_tags: &'a [(&'a str, &'a str)],
+    pub records: &'a [RecordRef<'a>],
+}
+
+impl<'a> BatchRef<'a> {
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// A record's tags as they go on the wire: the stream's, less those the record overrides,
+    /// then the record's own.
+    pub fn tags(&self, r: &RecordRef<'a>) -> impl Iterator<Item = (&'a str, &'a str)> + use<'a> {
+        let own = r.tags;
+        self.stream_tags
+            .iter()
+            .filter(move |(k, _)| !own.iter().any(|(o, _)| o == k))
+            .chain(own.iter())
+            .copied()
+    }
+
+    pub fn to_owned(&self) -> Batch {
+        let pairs = |t: &[(&str, &str)]| -> Vec<(String, String)> {
+            t.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        Batch {
+            stream_tags: pairs(self.stream_tags),
+            records: self
+                .records
+                .iter()
+                .map(|r| LogRecord {
+                    category: r.category.to_owned(),
+                    time: r.time,
+                    tags: pairs(r.tags),
+                    fields: r
+                        .fields
+                        .iter()
+                        .map(|(k, v)| {
+                            let v = match *v {
+                                FieldRef::Text(s) => FieldValue::Text(s.to_owned()),
+                                FieldRef::Integer(i) => FieldValue::Integer(i),
+                                FieldRef::Float(f) => FieldValue::Float(f),
+                                FieldRef::Boolean(b) => FieldValue::Boolean(b),
+                            };
+                            ((*k).to_owned(), v)
+                        })
+                        .collect(),
+                    content: r.content.to_owned(),
+                    line: r.line,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Batch {
+    /// Runs `f` on this batch borrowed, as a sink receives it.
+    pub fn with_ref<R>(&self, f: impl FnOnce(&BatchRef<'_>) -> R) -> R {
+        fn pairs(t: &[(String, String)]) -> Vec<(&str, &str)> {
+            t.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+        }
+        let stream = pairs(&self.stream_tags);
+        let tags: Vec<Vec<(&str, &str)>> = self.records.iter().map(|r| pairs(&r.tags)).collect();
+        let fields: Vec<Vec<(&str, FieldRef<'_>)>> = self
+            .records
+            .iter()
+            .map(|r| {
+                r.fields
+                    .iter()
+                    .map(|(k, v)| {
+                        let v = match v {
+                            FieldValue::Text(s) => FieldRef::Text(s),
+                            FieldValue::Integer(i) => FieldRef::Integer(*i),
+                            FieldValue::Float(f) => FieldRef::Float(*f),
+                            FieldValue::Boolean(b) => FieldRef::Boolean(*b),
+                        };
+                        (k.as_str(), v)
+                    })
+                    .collect()
+            })
+            .collect();
+        let records: Vec<RecordRef<'_>> = self
+            .records
+            .iter()
+            .zip(tags.iter().zip(&fields))
+            .map(|(r, (t, f))| RecordRef {
+                category: &r.category,
+                time: r.time,
+                tags: t,
+                fields: f,
+                content: &r.content,
+                line: r.line,
+            })
+            .collect();
+        f(&BatchRef {
+            stream_tags: &stream,
+            records: &records,
+        })
+    }
+}
+
 pub trait RecordSink: Send + Any {
-    /// Delivers a batch; `Err` means the batch is not known to be delivered.
-    fn send(&mut self, batch: Batch) -> SinkFuture<'_>;
+    /// Delivers a batch; `Err` means the batch is not known to be delivered. The batch is
+    /// borrowed from the sandbox only until this returns: a sink takes what it needs (encodes
+    /// it) before handing back the future.
+    fn send(&mut self, batch: &BatchRef<'_>) -> SinkFuture<'_>;
 
     /// Called when the mapper has sent everything of an event: completes delivery (the WhaTap
     /// sink waits for the collector's confirmation here). `Err` fails the invocation.
@@ -117,7 +250,7 @@ pub fn into_memory(sink: Box<dyn RecordSink>) -> Option<Box<Memory>> {
 pub struct Discard;
 
 impl RecordSink for Discard {
-    fn send(&mut self, _batch: Batch) -> SinkFuture<'_> {
+    fn send(&mut self, _batch: &BatchRef<'_>) -> SinkFuture<'_> {
         Box::pin(async {
             Err(SinkError::Delivery(
                 "this call may not send records".to_owned(),
@@ -152,8 +285,38 @@ impl Memory {
 }
 
 impl RecordSink for Memory {
-    fn send(&mut self, batch: Batch) -> SinkFuture<'_> {
-        self.batches.push(batch);
+    fn send(&mut self, batch: &BatchRef<'_>) -> SinkFuture<'_> {
+        self.batches.push(batch.to_owned());
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// Counts records and reads every string of them, keeping nothing: the end of the line for
+/// measuring the mapping itself (`bench`).
+#[derive(Default)]
+pub struct Count {
+    pub records: u64,
+    pub bytes: u64,
+}
+
+impl RecordSink for Count {
+    fn send(&mut self, batch: &BatchRef<'_>) -> SinkFuture<'_> {
+        for r in batch.records {
+            self.records += 1;
+            let tags: usize = batch.tags(r).map(|(k, v)| k.len() + v.len()).sum();
+            let fields: usize = r
+                .fields
+                .iter()
+                .map(|(k, v)| {
+                    k.len()
+                        + match v {
+                            FieldRef::Text(s) => s.len(),
+                            _ => 8,
+                        }
+                })
+                .sum();
+            self.bytes += (r.category.len() + r.content.len() + tags + fields) as u64;
+        }
         Box::pin(async { Ok(()) })
     }
 }
@@ -203,6 +366,18 @@ mod tests {
                     ("level", "error")
                 ],
             ]
+        );
+        // Borrowed and back, the same batch.
+        assert_eq!(batch.with_ref(|b| b.to_owned()), batch);
+        let borrowed: Vec<Vec<(String, String)>> = batch.with_ref(|b| {
+            b.records
+                .iter()
+                .map(|r| b.tags(r).map(|(k, v)| (k.into(), v.into())).collect())
+                .collect()
+        });
+        assert_eq!(
+            borrowed[1][1],
+            ("log_type".to_string(), "custom".to_string())
         );
         let merged = batch.clone().into_records();
         assert_eq!(merged[1].tags.len(), 3);

@@ -2,15 +2,15 @@
 
 use std::io::{self, Write};
 
-use super::{Batch, RecordSink, SinkFuture};
+use super::{BatchRef, RecordSink, SinkFuture};
 use crate::record_json;
 use crate::runtime::bindings::LogRecord;
 
 pub struct Stdout;
 
 impl RecordSink for Stdout {
-    fn send(&mut self, batch: Batch) -> SinkFuture<'_> {
-        let written = write_batch(&batch.into_records());
+    fn send(&mut self, batch: &BatchRef<'_>) -> SinkFuture<'_> {
+        let written = write_batch(&batch.to_owned().into_records());
         Box::pin(async move {
             match written {
                 // The reader went away (`| head`): stop quietly, as Unix tools do.

@@ -3,10 +3,11 @@
 
 use thiserror::Error;
 
-use super::pack::{Header, LogSinkPack, ZipPack};
-use super::value::Value;
+use super::codec::Writer;
+use super::pack::{Header, LogSinkPack, LogSinkRef, ZipPack, write_log_sink};
+use super::value::{Value, ValueRef};
 use crate::runtime::bindings::{FieldValue, LogRecord};
-use crate::sink::Batch;
+use crate::sink::{BatchRef, FieldRef};
 
 /// Bytes of serialized records per ZipPack.
 pub const MAX_ZIP_RECORDS: usize = 64 << 10;
@@ -22,40 +23,7 @@ pub enum EncodeError {
     TooLarge { index: usize, bytes: usize },
 }
 
-/// The record as a LogSinkPack; pcode and oid stay 0 inside a ZipPack (the outer pack has them).
-pub fn log_sink_pack<'a>(
-    tags: impl Iterator<Item = (&'a str, &'a str)>,
-    r: &LogRecord,
-) -> LogSinkPack {
-    LogSinkPack {
-        header: Header {
-            time: r.time,
-            ..Header::default()
-        },
-        category: r.category.clone(),
-        tag_hash: 0,
-        tags: tags
-            .map(|(k, v)| (k.to_owned(), Value::Text(v.to_owned())))
-            .collect(),
-        line: r.line,
-        content: r.content.clone(),
-        fields: r
-            .fields
-            .iter()
-            .map(|(k, v)| {
-                let v = match v {
-                    FieldValue::Text(s) => Value::Text(s.clone()),
-                    FieldValue::Integer(i) => Value::Decimal(*i),
-                    FieldValue::Float(f) => Value::Double(*f),
-                    FieldValue::Boolean(b) => Value::Bool(*b),
-                };
-                (k.clone(), v)
-            })
-            .collect(),
-    }
-}
-
-/// The inverse of [`log_sink_pack`], as the collector emulator reports what it received.
+/// A received LogSinkPack as a record, as the collector emulator reports it.
 pub fn log_record(p: &LogSinkPack) -> LogRecord {
     let text = |v: &Value| match v {
         Value::Text(s) => s.clone(),
@@ -96,17 +64,17 @@ pub struct EncodedPack {
 
 /// Groups records into ZipPacks of at most [`MAX_ZIP_RECORDS`] bytes of records each (a
 /// single larger record gets a ZipPack of its own).
-pub fn zip_packs(batch: &Batch, header: Header) -> Result<Vec<EncodedPack>, EncodeError> {
+pub fn zip_packs(batch: &BatchRef<'_>, header: Header) -> Result<Vec<EncodedPack>, EncodeError> {
     let mut out = Vec::new();
-    let mut buf: Vec<u8> = Vec::with_capacity(MAX_ZIP_RECORDS);
+    let mut buf = Writer::with_capacity(MAX_ZIP_RECORDS);
     let mut count = 0usize;
     let mut first_index = 0usize;
     let mut flush =
-        |buf: &mut Vec<u8>, count: &mut usize, first: usize| -> Result<(), EncodeError> {
+        |buf: &mut Writer, count: &mut usize, first: usize| -> Result<(), EncodeError> {
             if *count == 0 {
                 return Ok(());
             }
-            let bytes = ZipPack::new(header, *count, std::mem::take(buf)).to_bytes();
+            let bytes = ZipPack::new(header, *count, std::mem::take(&mut buf.buf)).to_bytes();
             if bytes.len() > MAX_PAYLOAD {
                 return Err(EncodeError::TooLarge {
                     index: first,
@@ -120,15 +88,49 @@ pub fn zip_packs(batch: &Batch, header: Header) -> Result<Vec<EncodedPack>, Enco
             *count = 0;
             Ok(())
         };
+    // Reused from record to record: the record's encoding, its tags and fields as values, and
+    // the encoded maps.
+    let mut one = Writer::new();
+    let mut scratch = Writer::new();
+    let mut tags: Vec<(&str, ValueRef<'_>)> = Vec::new();
+    let mut fields: Vec<(&str, ValueRef<'_>)> = Vec::new();
     for (i, r) in batch.records.iter().enumerate() {
-        let pack = log_sink_pack(batch.tags(r), r).to_bytes();
-        if count > 0 && buf.len() + pack.len() > MAX_ZIP_RECORDS {
+        tags.clear();
+        tags.extend(batch.tags(r).map(|(k, v)| (k, ValueRef::Text(v))));
+        fields.clear();
+        fields.extend(r.fields.iter().map(|(k, v)| {
+            let v = match *v {
+                FieldRef::Text(s) => ValueRef::Text(s),
+                FieldRef::Integer(i) => ValueRef::Decimal(i),
+                FieldRef::Float(f) => ValueRef::Double(f),
+                FieldRef::Boolean(b) => ValueRef::Bool(b),
+            };
+            (*k, v)
+        }));
+        one.buf.clear();
+        // pcode and oid stay 0 inside a ZipPack: the outer pack carries them.
+        write_log_sink(
+            &mut one,
+            &LogSinkRef {
+                header: Header {
+                    time: r.time,
+                    ..Header::default()
+                },
+                category: r.category,
+                tags: &tags,
+                line: r.line,
+                content: r.content,
+                fields: &fields,
+            },
+            &mut scratch,
+        );
+        if count > 0 && buf.buf.len() + one.buf.len() > MAX_ZIP_RECORDS {
             flush(&mut buf, &mut count, first_index)?;
         }
         if count == 0 {
             first_index = i;
         }
-        buf.extend_from_slice(&pack);
+        buf.buf.extend_from_slice(&one.buf);
         count += 1;
     }
     flush(&mut buf, &mut count, first_index)?;
@@ -139,6 +141,7 @@ pub fn zip_packs(batch: &Batch, header: Header) -> Result<Vec<EncodedPack>, Enco
 mod tests {
     use super::super::pack::Pack;
     use super::*;
+    use crate::sink::Batch;
 
     fn record(i: usize, content: String) -> LogRecord {
         LogRecord {
@@ -176,7 +179,7 @@ mod tests {
             ],
             records,
         };
-        let packs = zip_packs(&batch, header).unwrap();
+        let packs = batch.with_ref(|b| zip_packs(b, header)).unwrap();
         assert!(packs.len() > 1);
         let mut back = Vec::new();
         for p in &packs {
@@ -223,7 +226,9 @@ mod tests {
             })
             .collect();
         let records = vec![record(0, "small".into()), record(1, noise)];
-        let err = zip_packs(&Batch::new(records), Header::default()).unwrap_err();
+        let err = Batch::new(records)
+            .with_ref(|b| zip_packs(b, Header::default()))
+            .unwrap_err();
         assert!(
             matches!(err, EncodeError::TooLarge { index: 1, .. }),
             "{err}"

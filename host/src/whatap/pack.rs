@@ -10,7 +10,7 @@ use flate2::write::GzEncoder;
 
 use super::codec::{DecodeError, Reader, Writer};
 use super::hash::hash64;
-use super::value::{Value, read_map, write_map};
+use super::value::{Value, ValueRef, read_map, write_map};
 
 pub const LOGSINK: i16 = 0x170a;
 pub const ZIP: i16 = 0x170b;
@@ -96,8 +96,48 @@ pub struct LogSinkPack {
 
 fn encode_map(entries: &[(String, Value)]) -> Vec<u8> {
     let mut w = Writer::with_capacity(16 + entries.len() * 24);
-    write_map(&mut w, entries.iter().map(|(k, v)| (k.as_str(), v.clone())));
+    write_map(
+        &mut w,
+        entries.iter().map(|(k, v)| (k.as_str(), v.as_ref())),
+    );
     w.into_bytes()
+}
+
+/// A LogSinkPack's parts, borrowed: what [`write_log_sink`] serializes. The encoder builds it
+/// from the records a mapper sent, the owned [`LogSinkPack`] (the decoder's) from its fields.
+pub struct LogSinkRef<'a> {
+    pub header: Header,
+    pub category: &'a str,
+    pub tags: &'a [(&'a str, ValueRef<'a>)],
+    pub line: i64,
+    pub content: &'a str,
+    pub fields: &'a [(&'a str, ValueRef<'a>)],
+}
+
+/// Serializes a LogSinkPack with its type code (`ToBytesPack`). The tag hash is computed
+/// from the tags as encoded, so it can never be stale. `scratch` holds the encoded maps (they
+/// go length-prefixed), reused from one record to the next.
+pub fn write_log_sink(w: &mut Writer, p: &LogSinkRef<'_>, scratch: &mut Writer) {
+    scratch.buf.clear();
+    write_map(scratch, p.tags.iter().copied());
+    let tag_hash = if p.tags.is_empty() {
+        0
+    } else {
+        hash64(&scratch.buf)
+    };
+    w.short(LOGSINK);
+    p.header.write(w);
+    w.byte(0)
+        .text(p.category)
+        .decimal(tag_hash)
+        .bytes(&scratch.buf);
+    w.decimal(p.line).text(p.content);
+    w.bool(!p.fields.is_empty());
+    if !p.fields.is_empty() {
+        scratch.buf.clear();
+        write_map(scratch, p.fields.iter().copied());
+        w.bytes(&scratch.buf);
+    }
 }
 
 impl LogSinkPack {
@@ -110,23 +150,25 @@ impl LogSinkPack {
     }
 
     pub fn write(&self, w: &mut Writer) {
-        let tags = encode_map(&self.tags);
-        let tag_hash = if self.tags.is_empty() {
-            0
-        } else {
-            hash64(&tags)
+        let tags: Vec<(&str, ValueRef<'_>)> = self
+            .tags
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_ref()))
+            .collect();
+        let fields: Vec<(&str, ValueRef<'_>)> = self
+            .fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_ref()))
+            .collect();
+        let parts = LogSinkRef {
+            header: self.header,
+            category: &self.category,
+            tags: &tags,
+            line: self.line,
+            content: &self.content,
+            fields: &fields,
         };
-        w.short(LOGSINK);
-        self.header.write(w);
-        w.byte(0)
-            .text(&self.category)
-            .decimal(tag_hash)
-            .bytes(&tags);
-        w.decimal(self.line).text(&self.content);
-        w.bool(!self.fields.is_empty());
-        if !self.fields.is_empty() {
-            w.bytes(&encode_map(&self.fields));
-        }
+        write_log_sink(w, &parts, &mut Writer::new());
     }
 
     /// Reads the body after the type code. Checks the tag hash against the tags.

@@ -15,7 +15,7 @@ use super::connection::{ConnError, Connection, now_ms};
 use super::encode::zip_packs;
 use super::handshake::Identity;
 use super::pack::Header;
-use crate::sink::Batch;
+use crate::sink::{Batch, BatchRef};
 use crate::sink::{RecordSink, SinkError, SinkFuture};
 
 /// First pause after every host failed once; doubles up to [`MAX_BACKOFF`].
@@ -46,6 +46,9 @@ pub struct WhatapSink {
     unconfirmed: Vec<Vec<u8>>,
     unconfirmed_bytes: usize,
     unconfirmed_records: u64,
+    /// The collector's clock minus ours, from the last confirmation: pack times are stamped
+    /// with it.
+    clock_delta_ms: i64,
     pub stats: SinkStats,
 }
 
@@ -61,6 +64,7 @@ impl WhatapSink {
             unconfirmed: Vec::new(),
             unconfirmed_bytes: 0,
             unconfirmed_records: 0,
+            clock_delta_ms: 0,
             stats: SinkStats::default(),
         }
     }
@@ -80,19 +84,45 @@ impl WhatapSink {
         self.confirm().await
     }
 
-    /// Encodes a batch and writes it without waiting for a confirmation, so that mapping goes
-    /// on while the collector reads: [`confirm`](Self::confirm) (at the end of the invocation)
+    /// [`queue_packs`](Self::queue_packs) for an owned batch.
+    pub async fn queue(&mut self, batch: &Batch) -> Result<(), SinkError> {
+        let packs = batch.with_ref(|b| self.encode(b))?;
+        self.queue_packs(packs, batch.len()).await
+    }
+
+    /// Encodes a batch into ZipPacks, stamped with the collector's clock as last measured.
+    pub fn encode(&self, batch: &BatchRef<'_>) -> Result<Vec<Vec<u8>>, SinkError> {
+        let header = Header {
+            pcode: self.who.pcode,
+            oid: self.who.oid,
+            okind: 0,
+            onode: 0,
+            time: now_ms() + self.clock_delta_ms,
+        };
+        Ok(zip_packs(batch, header)
+            .map_err(|e| SinkError::Delivery(e.to_string()))?
+            .into_iter()
+            .map(|p| p.bytes)
+            .collect())
+    }
+
+    /// Writes encoded packs without waiting for a confirmation, so that mapping goes on
+    /// while the collector reads: [`confirm`](Self::confirm) (at the end of the invocation)
     /// proves delivery of everything queued. The packs are kept until then, to be written
     /// again on another connection if this one fails. Queuing more than
     /// [`MAX_UNCONFIRMED_BYTES`] confirms first.
-    pub async fn queue(&mut self, batch: &Batch) -> Result<(), SinkError> {
-        if batch.is_empty() {
+    pub async fn queue_packs(
+        &mut self,
+        packs: Vec<Vec<u8>>,
+        records: usize,
+    ) -> Result<(), SinkError> {
+        if packs.is_empty() {
             return Ok(());
         }
         if self.unconfirmed_bytes >= MAX_UNCONFIRMED_BYTES {
             self.confirm().await?;
         }
-        let mut pending = Some(batch);
+        let mut pending = Some((packs, records as u64));
         self.attempts(&mut pending, false).await
     }
 
@@ -109,7 +139,7 @@ impl WhatapSink {
     /// confirmed), the attempts run out, or the time budget does.
     async fn attempts(
         &mut self,
-        pending: &mut Option<&Batch>,
+        pending: &mut Option<(Vec<Vec<u8>>, u64)>,
         confirm: bool,
     ) -> Result<(), SinkError> {
         let started = Instant::now();
@@ -130,7 +160,6 @@ impl WhatapSink {
             };
             let error = match result {
                 Ok(()) => return Ok(()),
-                Err(AttemptError::Encode(e)) => return Err(SinkError::Delivery(e)),
                 Err(e) => e,
             };
             self.stats.failed_attempts += 1;
@@ -141,7 +170,7 @@ impl WhatapSink {
             tracing::warn!(attempt, error = %error, "WhaTap send attempt failed.");
             let elapsed = started.elapsed();
             if attempt >= self.config.max_attempts || Instant::now() >= deadline {
-                let records = self.unconfirmed_records + pending.map_or(0, |b| b.len() as u64);
+                let records = self.unconfirmed_records + pending.as_ref().map_or(0, |(_, n)| *n);
                 // Given up: the invocation fails and Lambda retries the whole event.
                 self.abandon();
                 return Err(SinkError::Delivery(format!(
@@ -161,7 +190,7 @@ impl WhatapSink {
 
     async fn attempt(
         &mut self,
-        pending: &mut Option<&Batch>,
+        pending: &mut Option<(Vec<Vec<u8>>, u64)>,
         confirm: bool,
     ) -> Result<(), AttemptError> {
         if self.conn.is_none() {
@@ -179,30 +208,19 @@ impl WhatapSink {
         let Some(conn) = self.conn.as_mut() else {
             return Err(AttemptError::Budget);
         };
-        if let Some(batch) = pending.take() {
-            let header = Header {
-                pcode: self.who.pcode,
-                oid: self.who.oid,
-                okind: 0,
-                onode: 0,
-                time: now_ms() + conn.clock_delta_ms,
-            };
-            let packs: Vec<Vec<u8>> = zip_packs(batch, header)
-                .map_err(|e| AttemptError::Encode(e.to_string()))?
-                .into_iter()
-                .map(|p| p.bytes)
-                .collect();
+        if let Some((packs, records)) = pending.take() {
             // Kept before writing: from here on a failure re-sends them with the rest.
             let first = self.unconfirmed.len();
             self.unconfirmed_bytes += packs.iter().map(Vec::len).sum::<usize>();
             self.unconfirmed.extend(packs);
-            self.unconfirmed_records += batch.len() as u64;
+            self.unconfirmed_records += records;
             conn.send_packs(&self.config, &self.who, &self.unconfirmed[first..], false)
                 .await?;
         }
         if confirm || !self.config.confirm {
             if self.config.confirm {
                 conn.send_packs(&self.config, &self.who, &[], true).await?;
+                self.clock_delta_ms = conn.clock_delta_ms;
             }
             // Confirmed, or written with confirmation turned off (one-way): done with them.
             self.stats.records += self.unconfirmed_records;
@@ -234,13 +252,14 @@ enum AttemptError {
     Conn(#[from] ConnError),
     #[error("the send budget ran out")]
     Budget,
-    #[error("{0}")]
-    Encode(String),
 }
 
 impl RecordSink for WhatapSink {
-    fn send(&mut self, batch: Batch) -> SinkFuture<'_> {
-        Box::pin(async move { self.queue(&batch).await })
+    fn send(&mut self, batch: &BatchRef<'_>) -> SinkFuture<'_> {
+        // Encoded now, while the batch is borrowed from the sandbox; written by the future.
+        let encoded = self.encode(batch);
+        let records = batch.len();
+        Box::pin(async move { self.queue_packs(encoded?, records).await })
     }
 
     fn finish(&mut self) -> SinkFuture<'_> {

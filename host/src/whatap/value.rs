@@ -23,25 +23,52 @@ pub enum Value {
     Text(String),
 }
 
-impl Value {
-    pub fn write(&self, w: &mut Writer) {
+/// A [`Value`] borrowing its text: what the encoder writes, straight from the records the
+/// mapper sent, without copying them into owned values first.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ValueRef<'a> {
+    Null,
+    Bool(bool),
+    Decimal(i64),
+    Double(f64),
+    Text(&'a str),
+}
+
+impl ValueRef<'_> {
+    pub fn write(self, w: &mut Writer) {
         match self {
-            Value::Null => {
+            ValueRef::Null => {
                 w.byte(NULL);
             }
-            Value::Bool(b) => {
-                w.byte(BOOLEAN).bool(*b);
+            ValueRef::Bool(b) => {
+                w.byte(BOOLEAN).bool(b);
             }
-            Value::Decimal(v) => {
-                w.byte(DECIMAL).decimal(*v);
+            ValueRef::Decimal(v) => {
+                w.byte(DECIMAL).decimal(v);
             }
-            Value::Double(v) => {
-                w.byte(DOUBLE).double(*v);
+            ValueRef::Double(v) => {
+                w.byte(DOUBLE).double(v);
             }
-            Value::Text(s) => {
+            ValueRef::Text(s) => {
                 w.byte(TEXT).text(s);
             }
         }
+    }
+}
+
+impl Value {
+    pub fn as_ref(&self) -> ValueRef<'_> {
+        match self {
+            Value::Null => ValueRef::Null,
+            Value::Bool(b) => ValueRef::Bool(*b),
+            Value::Decimal(v) => ValueRef::Decimal(*v),
+            Value::Double(v) => ValueRef::Double(*v),
+            Value::Text(s) => ValueRef::Text(s),
+        }
+    }
+
+    pub fn write(&self, w: &mut Writer) {
+        self.as_ref().write(w)
     }
 
     pub fn read(r: &mut Reader<'_>) -> Result<Value, DecodeError> {
@@ -65,7 +92,10 @@ impl Value {
 }
 
 /// Writes a MapValue (`80`, count, then text key + value per entry), keeping the given order.
-pub fn write_map<'a>(w: &mut Writer, entries: impl ExactSizeIterator<Item = (&'a str, Value)>) {
+pub fn write_map<'a>(
+    w: &mut Writer,
+    entries: impl ExactSizeIterator<Item = (&'a str, ValueRef<'a>)>,
+) {
     w.byte(MAP).decimal(entries.len() as i64);
     for (k, v) in entries {
         w.text(k);
@@ -107,7 +137,7 @@ mod tests {
         let mut w = Writer::new();
         write_map(
             &mut w,
-            [("oname", Value::Text("test-agent".into()))].into_iter(),
+            [("oname", ValueRef::Text("test-agent"))].into_iter(),
         );
         assert_eq!(hex(&w.buf), "500101056f6e616d65320a746573742d6167656e74");
         let mut w = Writer::new();
@@ -116,7 +146,7 @@ mod tests {
             ("n", Value::Decimal(300)),
             ("b", Value::Bool(true)),
         ];
-        write_map(&mut w, entries.clone().into_iter());
+        write_map(&mut w, entries.iter().map(|(k, v)| (*k, v.as_ref())));
         assert_eq!(
             hex(&w.buf),
             "50010304686f7374320464622d31016e1402012c01620a01"
