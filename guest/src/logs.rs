@@ -77,9 +77,7 @@ impl StreamTags {
             let mut r = Record::new(CATEGORY_LOG, time, content.to_owned());
             r.line = i as i64 + 1;
             r.stream_tags = Arc::clone(&self.tags);
-            r.tags.reserve(4);
-            r.tags
-                .push(("cw_event_id".into(), Cow::Owned(event.id.to_string())));
+            r.tags.reserve(3);
             if let Some(engine) = parsed.engine {
                 r.tags.push(("engine".into(), engine.into()));
             }
@@ -91,11 +89,15 @@ impl StreamTags {
             };
             r.tags.push(("parse_status".into(), status.into()));
             r.fields = parsed.fields;
-            r.fields.reserve(2);
+            r.fields.reserve(3);
             if let Some(reason) = parsed.unparsed {
                 r.fields
                     .push(("parse_error".into(), FieldValue::Text(reason.to_owned())));
             }
+            // A field, not a tag: it is unique per event, and WhaTap indexes tags (a unique
+            // tag also makes every record's tag map, and its hash, different).
+            r.fields
+                .push(("cw_event_id".into(), FieldValue::Text(event.id.to_string())));
             let mut line = [0u8; 20];
             let id = self
                 .id_seed

@@ -61,8 +61,12 @@ async fn awslogs_tags_come_from_group_and_stream() {
     assert_eq!(tags["instance"], "myaudb-instance-1");
     assert_eq!(tags["account"], "123456789012");
     assert_eq!(
-        tags["cw_event_id"],
+        r["fields"]["cw_event_id"],
         "37000000000000000000000000000000000000000000000000000006"
+    );
+    assert!(
+        tags.get("cw_event_id").is_none(),
+        "unique per event: a field, not a tag"
     );
     assert_eq!(
         r["content"],

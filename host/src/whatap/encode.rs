@@ -4,7 +4,7 @@
 use thiserror::Error;
 
 use super::codec::Writer;
-use super::pack::{Header, LogSinkPack, LogSinkRef, ZipPack, write_log_sink};
+use super::pack::{Header, LogSinkPack, LogSinkRef, TagMap, ZipPack, write_log_sink};
 use super::value::{Value, ValueRef};
 use crate::runtime::bindings::{FieldValue, LogRecord};
 use crate::sink::{BatchRef, FieldRef};
@@ -92,11 +92,18 @@ pub fn zip_packs(batch: &BatchRef<'_>, header: Header) -> Result<Vec<EncodedPack
     // the encoded maps.
     let mut one = Writer::new();
     let mut scratch = Writer::new();
-    let mut tags: Vec<(&str, ValueRef<'_>)> = Vec::new();
+    // The tag map is encoded again only when a record's tags differ from the one before.
+    let mut tags: Vec<(&str, &str)> = Vec::new();
+    let mut previous: Option<Vec<(&str, &str)>> = None;
+    let mut tag_map = TagMap::default();
     let mut fields: Vec<(&str, ValueRef<'_>)> = Vec::new();
     for (i, r) in batch.records.iter().enumerate() {
         tags.clear();
-        tags.extend(batch.tags(r).map(|(k, v)| (k, ValueRef::Text(v))));
+        tags.extend(batch.tags(r));
+        if previous.as_ref() != Some(&tags) {
+            tag_map.set(tags.iter().map(|(k, v)| (*k, ValueRef::Text(v))));
+            previous = Some(tags.clone());
+        }
         fields.clear();
         fields.extend(r.fields.iter().map(|(k, v)| {
             let v = match *v {
@@ -117,7 +124,7 @@ pub fn zip_packs(batch: &BatchRef<'_>, header: Header) -> Result<Vec<EncodedPack
                     ..Header::default()
                 },
                 category: r.category,
-                tags: &tags,
+                tags: &tag_map,
                 line: r.line,
                 content: r.content,
                 fields: &fields,
@@ -147,7 +154,14 @@ mod tests {
         LogRecord {
             category: "#RDS_LOG".into(),
             time: 1_700_000_000_000 + i as i64,
-            tags: vec![("logGroup".into(), "/aws/rds/instance/db/error".into())],
+            // Runs of equal tags and changes between them: the tag map is reused, then not.
+            tags: vec![
+                ("logGroup".into(), "/aws/rds/instance/db/error".into()),
+                (
+                    "level".into(),
+                    ["info", "error", "info", "info"][i % 4].into(),
+                ),
+            ],
             fields: vec![
                 ("n".into(), FieldValue::Integer(i as i64)),
                 ("f".into(), FieldValue::Float(0.5)),

@@ -103,34 +103,55 @@ fn encode_map(entries: &[(String, Value)]) -> Vec<u8> {
     w.into_bytes()
 }
 
+/// A tag map, encoded, with the hash the pack carries. Records with the same tags (most of
+/// one stream's) share one: encoding and hashing it was most of a record's cost.
+#[derive(Debug, Default, Clone)]
+pub struct TagMap {
+    pub bytes: Vec<u8>,
+    /// The legacy Hash64 of `bytes`; 0 for no tags.
+    pub hash: i64,
+}
+
+impl TagMap {
+    pub fn encode<'a>(tags: impl ExactSizeIterator<Item = (&'a str, ValueRef<'a>)>) -> TagMap {
+        let mut map = TagMap::default();
+        map.set(tags);
+        map
+    }
+
+    /// Re-encodes in place, reusing the buffer.
+    pub fn set<'a>(&mut self, tags: impl ExactSizeIterator<Item = (&'a str, ValueRef<'a>)>) {
+        let empty = tags.len() == 0;
+        let mut w = Writer {
+            buf: std::mem::take(&mut self.bytes),
+        };
+        w.buf.clear();
+        write_map(&mut w, tags);
+        self.hash = if empty { 0 } else { hash64(&w.buf) };
+        self.bytes = w.buf;
+    }
+}
+
 /// A LogSinkPack's parts, borrowed: what [`write_log_sink`] serializes. The encoder builds it
 /// from the records a mapper sent, the owned [`LogSinkPack`] (the decoder's) from its fields.
 pub struct LogSinkRef<'a> {
     pub header: Header,
     pub category: &'a str,
-    pub tags: &'a [(&'a str, ValueRef<'a>)],
+    pub tags: &'a TagMap,
     pub line: i64,
     pub content: &'a str,
     pub fields: &'a [(&'a str, ValueRef<'a>)],
 }
 
-/// Serializes a LogSinkPack with its type code (`ToBytesPack`). The tag hash is computed
-/// from the tags as encoded, so it can never be stale. `scratch` holds the encoded maps (they
-/// go length-prefixed), reused from one record to the next.
+/// Serializes a LogSinkPack with its type code (`ToBytesPack`). `scratch` holds the encoded
+/// fields (they go length-prefixed), reused from one record to the next.
 pub fn write_log_sink(w: &mut Writer, p: &LogSinkRef<'_>, scratch: &mut Writer) {
-    scratch.buf.clear();
-    write_map(scratch, p.tags.iter().copied());
-    let tag_hash = if p.tags.is_empty() {
-        0
-    } else {
-        hash64(&scratch.buf)
-    };
     w.short(LOGSINK);
     p.header.write(w);
     w.byte(0)
         .text(p.category)
-        .decimal(tag_hash)
-        .bytes(&scratch.buf);
+        .decimal(p.tags.hash)
+        .bytes(&p.tags.bytes);
     w.decimal(p.line).text(p.content);
     w.bool(!p.fields.is_empty());
     if !p.fields.is_empty() {
@@ -150,11 +171,7 @@ impl LogSinkPack {
     }
 
     pub fn write(&self, w: &mut Writer) {
-        let tags: Vec<(&str, ValueRef<'_>)> = self
-            .tags
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_ref()))
-            .collect();
+        let tags = TagMap::encode(self.tags.iter().map(|(k, v)| (k.as_str(), v.as_ref())));
         let fields: Vec<(&str, ValueRef<'_>)> = self
             .fields
             .iter()
