@@ -144,8 +144,15 @@ impl RecordId {
         RecordId(h)
     }
 
+    /// Sixteen lowercase hex digits (written by hand: `format!` is slow in the guest, and
+    /// this runs for every record).
     pub fn finish(self) -> String {
-        format!("{:016x}", self.0)
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = String::with_capacity(16);
+        for shift in (0..16).rev() {
+            out.push(HEX[(self.0 >> (shift * 4)) as usize & 0xf] as char);
+        }
+        out
     }
 }
 

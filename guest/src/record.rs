@@ -105,7 +105,14 @@ impl Record {
 
     /// A rough size of the record on the wire, for batching by bytes.
     pub fn approx_size(&self) -> usize {
-        let tags: usize = self.all_tags().map(|(k, v)| k.len() + v.len() + 4).sum();
+        // Stream and own tags both counted, even where an own tag overrides: it is a size
+        // for batching, and this runs for every record.
+        let tags: usize = self
+            .stream_tags
+            .iter()
+            .chain(&self.tags)
+            .map(|(k, v)| k.len() + v.len() + 4)
+            .sum();
         let fields: usize = self
             .fields
             .iter()
