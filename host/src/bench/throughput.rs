@@ -319,7 +319,7 @@ pub fn table(rows: &[Row]) -> String {
     }
     out.push_str(
         "guest: the sandbox's peak memory, MiB. floor: base64 + gunzip + JSON parse, native. native: the mapping library compiled natively. \
-         wasm: the embedded mapper in a fresh sandbox per event. +WhaTap: wasm, then encoded, sent \
+         wasm: the embedded mapper in a fresh sandbox per event, its records read in place by the host. +WhaTap: wasm, then encoded, sent \
          and confirmed to a collector on 127.0.0.1. w/n: wasm / native. w÷floor: wasm time / floor time.\n",
     );
     out
