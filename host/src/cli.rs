@@ -287,7 +287,15 @@ async fn bench(args: BenchArgs) -> Result<ExitCode> {
 
 /// Loads `--mapper PATH`, or the embedded default.
 async fn load_mapper(runtime: &Runtime, args: &MapperArgs) -> Result<Arc<Mapper>> {
-    match &args.mapper {
+    load_mapper_from(runtime, args.mapper.as_deref()).await
+}
+
+/// Loads the mapper at `path`, or the embedded default; errors name the file.
+pub(crate) async fn load_mapper_from(
+    runtime: &Runtime,
+    path: Option<&Path>,
+) -> Result<Arc<Mapper>> {
+    match path {
         None => Ok(runtime
             .load(embedded::DEFAULT_MAPPER, embedded::ORIGIN)
             .await?),

@@ -322,34 +322,6 @@ async fn queued_batches_are_confirmed_once_and_resent_whole_after_a_drop() {
 }
 
 #[tokio::test]
-async fn a_collector_that_never_confirms_fails_at_the_end_not_per_batch() {
-    let faults = Faults {
-        ignore_time_sync: true,
-        ..Faults::default()
-    };
-    let (addr, _report, _) = collector_on("127.0.0.10", 0, faults).await;
-    let mut sink = WhatapSink::new(sink_config(
-        "127.0.0.10",
-        addr.port(),
-        &[("WHATAP_MAX_ATTEMPTS", "2")],
-    ));
-    sink.queue(&records(0, 5)).await.expect("written");
-    sink.queue(&records(1, 5)).await.expect("written");
-    let err = sink.confirm().await.unwrap_err().to_string();
-    assert!(
-        err.starts_with("could not deliver 10 records to WhaTap (127.0.0.10) after 2 attempts"),
-        "{err}"
-    );
-    assert!(
-        err.contains("did not confirm the batch within 1000 ms"),
-        "{err}"
-    );
-    // Given up: nothing is left to re-send with a later invocation's records.
-    sink.confirm().await.expect("nothing pending");
-    assert_eq!(sink.stats.records, 0);
-}
-
-#[tokio::test]
 async fn a_silent_collector_fails_the_send_within_its_budget() {
     let faults = Faults {
         stall_handshake: true,
@@ -415,6 +387,17 @@ async fn unconfirmed_batches_fail_and_succeed_once_confirmation_is_off() {
         err.contains("did not confirm the batch within 1000 ms"),
         "{err}"
     );
+    // Queued batches are written at once; the missing confirmation fails them together, at
+    // the end, not one by one.
+    sink.queue(&records(2, 5)).await.expect("written");
+    sink.queue(&records(3, 5)).await.expect("written");
+    let err = sink.confirm().await.unwrap_err().to_string();
+    assert!(
+        err.starts_with("could not deliver 10 records to WhaTap (127.0.0.7) after 2 attempts"),
+        "{err}"
+    );
+    // Given up: nothing is left to re-send with a later invocation's records.
+    sink.confirm().await.expect("nothing pending");
     let mut unconfirmed = WhatapSink::new(sink_config(
         "127.0.0.7",
         addr.port(),

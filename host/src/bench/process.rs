@@ -201,7 +201,7 @@ impl Drop for Running {
     }
 }
 
-fn cold_start(
+pub fn cold_start(
     name: &str,
     binary: &Path,
     env: &[(&str, String)],
@@ -235,7 +235,7 @@ fn cold_start(
 
 /// The packaged function's peak RSS (VmHWM) after mapping `event` and delivering it to the
 /// local collector, in MiB.
-fn peak_rss(binary: &Path, env: &[(&str, String)], event: &[u8]) -> Result<f64> {
+pub fn peak_rss(binary: &Path, env: &[(&str, String)], event: &[u8]) -> Result<f64> {
     let api = RuntimeApi::start();
     api.invoke("big", event, Duration::from_secs(120));
     let child = Running(spawn(binary, &api, env)?);

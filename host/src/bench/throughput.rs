@@ -11,7 +11,6 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
 use super::{LocalCollector, Options, mib_per_s};
-use crate::embedded;
 use crate::runtime::bindings::Invocation;
 use crate::runtime::{Runtime, SandboxLimits};
 use crate::sink::{Count, RecordSink};
@@ -155,22 +154,7 @@ fn wanted(options: &Options, name: &str) -> bool {
 
 pub async fn measure(options: &Options, collector: &LocalCollector) -> Result<Vec<Row>> {
     let runtime = Runtime::new(SandboxLimits::default())?;
-    let mapper = match &options.mapper {
-        None => {
-            runtime
-                .load(embedded::DEFAULT_MAPPER, embedded::ORIGIN)
-                .await?
-        }
-        Some(path) => {
-            let bytes = std::fs::read(path)
-                .with_context(|| format!("{}: cannot read the mapper", path.display()))?;
-            let origin = path.display().to_string();
-            runtime
-                .load(&bytes, &origin)
-                .await
-                .with_context(|| format!("{origin}: cannot use it as a mapper"))?
-        }
-    };
+    let mapper = crate::cli::load_mapper_from(&runtime, options.mapper.as_deref()).await?;
     let invocation = Invocation {
         request_id: "bench".into(),
         function_name: "rds-forwarder-bench".into(),
