@@ -171,19 +171,21 @@ pub fn awslogs_event(
                 hi += 1;
             }
             let mut n = hi.max(1);
-            for _ in 0..12 {
+            loop {
                 let g = make(n);
-                if g.event.len() <= LAMBDA_ASYNC_MAX_EVENT_BYTES
-                    && g.payload_bytes <= max_decompressed
-                {
+                let fits = g.event.len() <= LAMBDA_ASYNC_MAX_EVENT_BYTES
+                    && g.payload_bytes <= max_decompressed;
+                // A single event too large for the limits is as close as it gets.
+                if fits || n == 1 {
                     return Some(g);
                 }
                 // Scale down by how far over it is, and 1% more so it converges from above.
                 let over = (g.event.len() as f64 / LAMBDA_ASYNC_MAX_EVENT_BYTES as f64)
                     .max(g.payload_bytes as f64 / max_decompressed as f64);
-                n = ((n as f64 / over) * 0.99).floor().max(1.0) as usize;
+                n = ((n as f64 / over) * 0.99)
+                    .floor()
+                    .clamp(1.0, (n - 1) as f64) as usize;
             }
-            Some(make(n))
         }
     }
 }

@@ -258,13 +258,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
 
 #[cfg(feature = "bench")]
 async fn bench(args: BenchArgs) -> Result<ExitCode> {
+    let seconds = if args.quick { 0.2 } else { args.seconds };
+    let per_cell = Duration::try_from_secs_f64(seconds)
+        .ok()
+        .filter(|d| *d <= Duration::from_secs(600))
+        .with_context(|| format!("--seconds {seconds}: expected 0 to 600"))?;
     let options = crate::bench::Options {
         fixtures: args.fixtures,
-        per_cell: Duration::from_secs_f64(if args.quick {
-            0.2
-        } else {
-            args.seconds.max(0.0)
-        }),
+        per_cell,
         cold_runs: if args.quick { 5 } else { args.cold_runs },
         only: args.only,
         skip_processes: args.no_processes,

@@ -94,6 +94,19 @@ fn an_rds_event_row_and_a_filter_that_matches_nothing() {
 }
 
 #[test]
+fn a_bad_duration_is_named() {
+    let out = Command::new(env!("CARGO_BIN_EXE_rds-forwarder"))
+        .args(["bench", "--seconds", "inf"])
+        .output()
+        .expect("running rds-forwarder bench");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "error: --seconds inf: expected 0 to 600"
+    );
+}
+
+#[test]
 fn a_missing_fixtures_directory_is_named() {
     let out = Command::new(env!("CARGO_BIN_EXE_rds-forwarder"))
         .args(["bench", "--fixtures", "/nonexistent-fixtures"])

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 use wasmtime::component::{ComponentType, Lift, Linker, WasmList, WasmStr};
-use wasmtime::{AsContext, AsContextMut, StoreContextMut};
+use wasmtime::{AsContext, StoreContextMut};
 
 use super::contract::{HOST_CONTRACT, PACKAGE};
 use super::state::HostState;
@@ -194,5 +194,5 @@ enum FieldText<'a> {
 }
 
 fn store_back(store: &mut StoreContextMut<'_, HostState>, sink: Box<dyn crate::sink::RecordSink>) {
-    store.as_context_mut().data_mut().sink = sink;
+    store.data_mut().sink = sink;
 }

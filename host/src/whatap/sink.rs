@@ -198,6 +198,7 @@ impl WhatapSink {
             let mut conn = Connection::open(host, &self.config, &self.who).await?;
             tracing::info!(peer = conn.peer(), oname = %self.who.oname, "Connected to WhaTap.");
             self.stats.connects += 1;
+            self.clock_delta_ms = conn.clock_delta_ms;
             // What an earlier connection took but never confirmed may be lost: send it again.
             if !self.unconfirmed.is_empty() {
                 conn.send_packs(&self.config, &self.who, &self.unconfirmed, false)
