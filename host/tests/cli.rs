@@ -277,3 +277,43 @@ fn invoke_applies_a_mapping_config_and_refuses_a_bad_one_with_line_and_reason() 
         stderr(&out)
     );
 }
+
+#[test]
+fn the_readme_quick_start_runs_the_forwarder() {
+    // `cargo run -p rds-forwarder -- …` needs to know which of the package's binaries to run.
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let quick_start = readme
+        .split("## Quick start")
+        .nth(1)
+        .and_then(|s| s.split("```").nth(1))
+        .expect("a Quick start code block");
+    let commands: Vec<&str> = quick_start
+        .lines()
+        .filter(|l| l.starts_with("cargo "))
+        .collect();
+    assert_eq!(
+        commands,
+        [
+            "cargo run -p rds-forwarder -- invoke fixtures/events/awslogs-postgresql.json",
+            "cargo test --workspace --locked"
+        ]
+    );
+    let manifest = std::fs::read_to_string(format!("{root}/host/Cargo.toml")).unwrap();
+    assert!(
+        manifest.contains("\ndefault-run = \"rds-forwarder\"\n"),
+        "host/Cargo.toml must name the default binary"
+    );
+    // And the command itself does what the README says, on this build of the binary.
+    let out = Command::new(env!("CARGO_BIN_EXE_rds-forwarder"))
+        .current_dir(root)
+        .args(["invoke", "fixtures/events/awslogs-postgresql.json"])
+        .output()
+        .expect("running rds-forwarder");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 3);
+}
