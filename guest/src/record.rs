@@ -15,6 +15,13 @@ pub type Text = Cow<'static, str>;
 /// Tags, in insertion order.
 pub type Tags = Vec<(Text, Text)>;
 
+/// The stream tags of a record that has none: one shared empty list, so a new record
+/// allocates nothing for it, and records without stream tags still share theirs.
+fn no_stream_tags() -> Arc<Tags> {
+    static EMPTY: std::sync::OnceLock<Arc<Tags>> = std::sync::OnceLock::new();
+    Arc::clone(EMPTY.get_or_init(|| Arc::new(Vec::new())))
+}
+
 /// The WhaTap log category of RDS engine log records.
 pub const CATEGORY_LOG: &str = "#RDS_LOG";
 /// The WhaTap log category of RDS events.
@@ -53,7 +60,7 @@ impl Record {
         Record {
             category: category.into(),
             time,
-            stream_tags: Arc::default(),
+            stream_tags: no_stream_tags(),
             tags: Vec::new(),
             fields: Vec::new(),
             content,
