@@ -202,7 +202,8 @@ fn split_into_parts(r: Record, max: usize, out: &mut impl FnMut(Record)) {
         } else {
             r.fields
                 .iter()
-                .filter(|(k, _)| k == "record_id")
+                // What identifies the entry goes on every part.
+                .filter(|(k, _)| k == "record_id" || k == "cw_event_id")
                 .cloned()
                 .collect()
         };
@@ -261,6 +262,8 @@ mod tests {
         r.fields
             .push(("record_id".into(), FieldValue::Text("x".into())));
         r.fields.push(("user".into(), FieldValue::Text("u".into())));
+        r.fields
+            .push(("cw_event_id".into(), FieldValue::Text("3700".into())));
         let mut parts = Vec::new();
         split_into_parts(r, 1000, &mut |p| parts.push(p));
         assert_eq!(parts.len(), 4, "999 + 999 + 999 + 3 bytes");
@@ -271,6 +274,10 @@ mod tests {
         );
         assert_eq!(parts[0].field("user"), Some(&FieldValue::Text("u".into())));
         assert_eq!(parts[1].field("user"), None);
+        assert_eq!(
+            parts[3].field("cw_event_id"),
+            Some(&FieldValue::Text("3700".into()))
+        );
         assert_eq!(parts[3].field("part"), Some(&FieldValue::Integer(4)));
         assert_eq!(parts[3].field("parts"), Some(&FieldValue::Integer(4)));
         assert_eq!(
