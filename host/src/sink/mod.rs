@@ -25,6 +25,19 @@ pub enum SinkError {
     Delivery(String),
 }
 
+/// The override rule of both batch forms: the stream's tags, less those the record sets
+/// itself, then the record's own.
+fn wire_tags<'a, T: AsRef<str>>(
+    stream: &'a [(T, T)],
+    own: &'a [(T, T)],
+) -> impl Iterator<Item = (&'a str, &'a str)> + use<'a, T> {
+    stream
+        .iter()
+        .filter(move |(k, _)| !own.iter().any(|(o, _)| o.as_ref() == k.as_ref()))
+        .chain(own)
+        .map(|(k, v)| (k.as_ref(), v.as_ref()))
+}
+
 /// One `sink.send` from a mapper: records, and the tags they all carry.
 ///
 /// `sink.send-tagged` (contract 1.1) sends a log stream's tags once per batch instead of once
@@ -55,11 +68,7 @@ impl Batch {
     /// A record's tags as they go on the wire: the stream's, less those the record overrides,
     /// then the record's own.
     pub fn tags<'a>(&'a self, r: &'a LogRecord) -> impl Iterator<Item = (&'a str, &'a str)> {
-        self.stream_tags
-            .iter()
-            .filter(|(k, _)| !r.tags.iter().any(|(own, _)| own == k))
-            .chain(r.tags.iter())
-            .map(|(k, v)| (k.as_str(), v.as_str()))
+        wire_tags(&self.stream_tags, &r.tags)
     }
 
     /// The records, each with its stream tags put in (for JSON output and tests).
@@ -125,12 +134,7 @@ impl<'a> BatchRef<'a> {
     /// A record's tags as they go on the wire: the stream's, less those the record overrides,
     /// then the record's own.
     pub fn tags(&self, r: &RecordRef<'a>) -> impl Iterator<Item = (&'a str, &'a str)> + use<'a> {
-        let own = r.tags;
-        self.stream_tags
-            .iter()
-            .filter(move |(k, _)| !own.iter().any(|(o, _)| o == k))
-            .chain(own.iter())
-            .copied()
+        wire_tags(self.stream_tags, r.tags)
     }
 
     pub fn to_owned(&self) -> Batch {
