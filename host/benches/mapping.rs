@@ -14,30 +14,23 @@ use rds_forwarder::embedded;
 use rds_forwarder::runtime::bindings::Invocation;
 use rds_forwarder::runtime::{Runtime, SandboxLimits};
 use rds_forwarder::sink::Count;
-use rds_mapper::generate;
 
-/// One full CloudWatch batch per sample of `fixtures/logs` (`rds_mapper::generate`): (name,
-/// event JSON, decompressed payload size).
+/// One full CloudWatch batch per sample of `fixtures/logs`, the payloads `rds-forwarder bench`
+/// measures: (name, event JSON, decompressed payload size).
 fn payloads() -> Vec<(String, Vec<u8>, usize)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/logs");
-    let manifest = std::fs::read_to_string(dir.join("MANIFEST.tsv")).expect("manifest");
-    generate::manifest(&manifest)
-        .expect("manifest")
+    let options = rds_forwarder::bench::Options {
+        fixtures: Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures"),
+        per_cell: Duration::ZERO,
+        cold_runs: 0,
+        only: None,
+        skip_processes: true,
+        mapper: None,
+    };
+    rds_forwarder::bench::throughput::payloads(&options)
+        .expect("payloads")
         .into_iter()
-        .map(|sample| {
-            let text = std::fs::read_to_string(dir.join(&sample.file)).expect("sample");
-            let entries = generate::sample_entries(&sample.log_type, &text, sample.mode);
-            let group = format!("/aws/rds/instance/bench-db/{}", sample.log_type);
-            let g = generate::awslogs_event(
-                &group,
-                "bench-db",
-                &entries,
-                generate::Size::CloudWatchBatch,
-                1_700_000_000_000,
-            )
-            .expect("entries");
-            (sample.name().to_owned(), g.event, g.payload_bytes)
-        })
+        .filter(|(_, log_type, _)| log_type != "rds-event")
+        .map(|(name, _, g)| (name, g.event, g.payload_bytes))
         .collect()
 }
 
