@@ -51,7 +51,7 @@ fn bench(c: &mut Criterion) {
         .expect("runtime");
     let runtime = Runtime::new(SandboxLimits::default()).expect("engine");
     let mapper = rt
-        .block_on(runtime.load(embedded::DEFAULT_MAPPER, embedded::ORIGIN))
+        .block_on(runtime.load_builtin(embedded::DEFAULT_MAPPER))
         .expect("mapper");
     let inv = invocation();
     let native_inv = rds_mapper::Invocation {

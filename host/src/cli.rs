@@ -297,9 +297,7 @@ pub(crate) async fn load_mapper_from(
     path: Option<&Path>,
 ) -> Result<Arc<Mapper>> {
     match path {
-        None => Ok(runtime
-            .load(embedded::DEFAULT_MAPPER, embedded::ORIGIN)
-            .await?),
+        None => Ok(runtime.load_builtin(embedded::DEFAULT_MAPPER).await?),
         Some(path) => {
             let bytes = std::fs::read(path)
                 .with_context(|| format!("{}: cannot read the mapper", path.display()))?;
@@ -403,7 +401,7 @@ async fn compile(args: CompileArgs) -> Result<ExitCode> {
     };
     // Refuse what would not load, before writing anything.
     let mapper = load_mapper(&runtime, &args.mapper).await?;
-    let compiled = crate::runtime::precompile(&bytes, args.target.as_deref())
+    let compiled = crate::runtime::precompile(&bytes, args.target.as_deref(), mapper.trust)
         .map_err(|e| anyhow::anyhow!("precompiling failed: {e:#}"))?;
     let out = match (args.output, args.output_dir) {
         (Some(file), _) => file,

@@ -295,16 +295,14 @@ pub async fn load_embedded(runtime: &Runtime) -> Result<Arc<Mapper>, LoadError> 
     if let Some(path) = embedded_cwasm_path()
         && let Ok(bytes) = std::fs::read(&path)
     {
-        match runtime.load(&bytes, embedded::ORIGIN).await {
+        match runtime.load_builtin(&bytes).await {
             Ok(mapper) => return Ok(mapper),
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "Precompiled default mapper refused; compiling the embedded one.")
             }
         }
     }
-    runtime
-        .load(embedded::DEFAULT_MAPPER, embedded::ORIGIN)
-        .await
+    runtime.load_builtin(embedded::DEFAULT_MAPPER).await
 }
 
 struct Revalidation {

@@ -8,7 +8,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use rds_forwarder::runtime::{LoadError, RunError, Runtime, SandboxLimits};
+use rds_forwarder::embedded;
+use rds_forwarder::runtime::{LoadError, RunError, Runtime, SandboxLimits, Trust, precompile};
 use rds_forwarder::sink::{Memory, into_memory};
 
 async fn load_test_mapper(runtime: &Runtime) -> std::sync::Arc<rds_forwarder::runtime::Mapper> {
@@ -122,6 +123,66 @@ async fn a_component_of_a_future_major_contract_is_refused_naming_both_versions(
         err.to_string(),
         "the mapper was built for contract whatap:rds-mapper@2.0.0, but this host implements whatap:rds-mapper@1.1.0 (compatible: 1.0.x to 1.1.x)"
     );
+}
+
+/// The default mapper runs without epoch checks, every other one with them (and so with a
+/// time budget); a `.cwasm` carries its engine's settings and lands on the engine it fits.
+#[tokio::test(flavor = "current_thread")]
+async fn the_default_mapper_runs_built_in_and_every_other_one_bounded() {
+    let runtime = runtime();
+    let default = runtime
+        .load_builtin(embedded::DEFAULT_MAPPER)
+        .await
+        .expect("the default loads");
+    assert_eq!(default.trust, Trust::Builtin);
+    // The same bytes from a file are a mapper like any other.
+    let from_file = runtime
+        .load(embedded::DEFAULT_MAPPER, "mapper.wasm")
+        .await
+        .expect("loads from a file");
+    assert_eq!(from_file.trust, Trust::Bounded);
+    assert_eq!(load_test_mapper(&runtime).await.trust, Trust::Bounded);
+
+    // `compile` without `--mapper` makes a built-in artifact, which runs so from anywhere.
+    let builtin = precompile(embedded::DEFAULT_MAPPER, None, Trust::Builtin).unwrap();
+    let from_s3 = runtime
+        .load(&builtin, "s3://mappers/default.cwasm")
+        .await
+        .expect("a built-in .cwasm loads");
+    assert_eq!(from_s3.trust, Trust::Builtin);
+    // A bounded artifact is not the packaged default: refused, and the reason says why.
+    let bounded = precompile(embedded::DEFAULT_MAPPER, None, Trust::Bounded).unwrap();
+    let err = runtime
+        .load_builtin(&bounded)
+        .await
+        .err()
+        .expect("a bounded .cwasm is not the built-in default");
+    assert!(matches!(err, LoadError::PrecompiledMismatch(_)), "{err}");
+    assert!(err.to_string().contains("epoch"), "{err}");
+    let bounded = runtime
+        .load(&bounded, "mapper.cwasm")
+        .await
+        .expect("a bounded .cwasm loads as a mapper from a file");
+    assert_eq!(bounded.trust, Trust::Bounded);
+
+    // Both engines map the same event to the same records.
+    let event = std::fs::read(fixtures().join("events/awslogs-mysql-error.json")).unwrap();
+    let mut outputs = Vec::new();
+    for mapper in [&default, &from_file] {
+        let ran = runtime
+            .run(
+                mapper,
+                &event,
+                &invocation(&[]),
+                Box::new(Memory::default()),
+                Duration::from_secs(10),
+            )
+            .await;
+        ran.result.expect("maps");
+        outputs.push(into_memory(ran.sink).expect("memory sink").records());
+    }
+    assert!(!outputs[0].is_empty());
+    assert_eq!(outputs[0], outputs[1]);
 }
 
 #[test]

@@ -216,7 +216,9 @@ impl Format {
 /// The format of a message of the given log type. `error` and `audit` are shared by several
 /// engines, so their first line decides.
 pub fn format_for(log_type: &str, message: &str) -> Option<Format> {
-    let first = message.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let first = scan::lines(message)
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
     Some(match log_type {
         "error" if sqlserver_error::is_start(first) => Format::SqlServerError,
         "error" => Format::MysqlError,
@@ -273,13 +275,16 @@ pub fn split(message: &str, is_start: impl Fn(&str, &str) -> bool) -> Vec<&str> 
     let mut begin = 0;
     let mut offset = 0;
     let mut prev = "";
-    for line in message.split_inclusive('\n') {
-        let bare = trim_newline(line);
+    // `split_inclusive('\n')`, with the newlines found by `memchr` (see `scan::find`).
+    let ends = memchr::memchr_iter(b'\n', message.as_bytes()).map(|at| at + 1);
+    let ends = ends.chain((!message.ends_with('\n')).then_some(message.len()));
+    for end in ends {
+        let bare = trim_newline(&message[offset..end]);
         if offset > begin && is_start(prev, bare) {
             pieces.push(trim_newline(&message[begin..offset]));
             begin = offset;
         }
-        offset += line.len();
+        offset = end;
         prev = bare;
     }
     pieces.push(trim_newline(&message[begin..]));

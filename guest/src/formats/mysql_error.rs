@@ -28,7 +28,7 @@ fn priority_level(p: &str) -> Option<Level> {
 }
 
 pub fn parse(entry: &str) -> Parsed {
-    let first = entry.lines().next().unwrap_or("");
+    let first = scan::first_line(entry);
     if let Some((ms, rest)) = short_date_time(first) {
         // Aurora's server_audit plugin: `231128  9:13:22 server_audit: …`.
         let mut p = Parsed::new(Some("aurora-mysql"));
@@ -117,7 +117,7 @@ pub fn parse(entry: &str) -> Parsed {
         }
     }
     // Aurora 8.0 appends the source location: `… (mysqld.cc:5965)`.
-    let last = entry.lines().next().unwrap_or("").trim_end();
+    let last = first.trim_end();
     if let Some(open) = scan::rfind(last, " (")
         && last.ends_with(')')
     {

@@ -41,7 +41,7 @@ pub fn is_start(prev: &str, line: &str) -> bool {
 
 /// Parses the banner block shared by the slow and general logs.
 pub fn parse_banner(entry: &str) -> Option<Parsed> {
-    let first = entry.lines().next()?;
+    let first = scan::lines(entry).next()?;
     if !is_banner(first) && !first.starts_with("Tcp port: ") && !first.starts_with("Time ") {
         return None;
     }

@@ -3,6 +3,7 @@
 
 use super::Parsed;
 use super::oracle_alert::ctime_header;
+use super::scan;
 use crate::level::Level;
 
 pub fn is_start(line: &str) -> bool {
@@ -31,7 +32,7 @@ fn field(line: &str) -> Option<(&str, &str)> {
 
 pub fn parse(entry: &str) -> Parsed {
     let mut p = Parsed::new(Some("oracle"));
-    let mut lines = entry.lines();
+    let mut lines = scan::lines(entry);
     let first = lines.next().unwrap_or("");
     match ctime_header(first) {
         Some(ms) => p.time(ms, false),
@@ -43,7 +44,7 @@ pub fn parse(entry: &str) -> Parsed {
                     entry,
                 );
             }
-            lines = entry.lines();
+            lines = scan::lines(entry);
         }
     }
     for line in lines {

@@ -41,7 +41,7 @@ fn descriptor<'a>(text: &'a str, key: &str) -> Option<&'a str> {
 
 pub fn parse(entry: &str) -> Parsed {
     let mut p = Parsed::new(Some("oracle"));
-    let mut lines = entry.lines();
+    let mut lines = scan::lines(entry);
     let mut line = lines.next().unwrap_or("");
     if let Some((ms, precise)) = iso_header(line) {
         p.time(ms, precise);

@@ -168,7 +168,7 @@ fn message(p: &mut Parsed, severity: &str, msg: &str) {
         if s.eat("plan:") {
             // auto_explain: `Query Text: …` then the plan, both indented.
             let plan = s.rest.trim_start_matches(['\r', '\n']);
-            let mut lines = plan.lines();
+            let mut lines = scan::lines(plan);
             if let Some(q) = lines
                 .next()
                 .map(str::trim)

@@ -6,23 +6,17 @@ use crate::time::{digits, epoch_ms, parse_fraction};
 
 /// `hay.find(needle)` for the short literal needles the parsers look for.
 ///
-/// The standard library's substring search builds a Two-Way searcher on every call. On
-/// x86_64 a vectorised fast path hides that; in the wasm guest it was a quarter of the whole
-/// mapping's time. This finds the needle's first character with `memchr` (word at a time on
-/// any target) and compares there.
+/// The standard library's substring search builds a Two-Way searcher on every call, and its
+/// byte search goes a 32-bit word at a time in the wasm guest: together a quarter of the
+/// mapping's time there. This finds the needle's first byte with the `memchr` crate (SIMD on
+/// x86_64, and in the guest, which is built with `simd128`) and compares there. The first byte
+/// of a UTF-8 string is never a continuation byte, so every match is on a character boundary.
 pub fn find(hay: &str, needle: &str) -> Option<usize> {
-    let Some(first) = needle.chars().next() else {
+    let (hay, needle) = (hay.as_bytes(), needle.as_bytes());
+    let Some(&first) = needle.first() else {
         return Some(0);
     };
-    let mut from = 0;
-    while let Some(i) = hay[from..].find(first) {
-        let at = from + i;
-        if hay[at..].starts_with(needle) {
-            return Some(at);
-        }
-        from = at + first.len_utf8();
-    }
-    None
+    memchr::memchr_iter(first, hay).find(|&at| hay[at..].starts_with(needle))
 }
 
 /// `hay.contains(needle)`, as [`find`].
@@ -32,23 +26,51 @@ pub fn contains(hay: &str, needle: &str) -> bool {
 
 /// `hay.rfind(needle)`, as [`find`].
 pub fn rfind(hay: &str, needle: &str) -> Option<usize> {
-    let Some(first) = needle.chars().next() else {
+    let (hay, needle) = (hay.as_bytes(), needle.as_bytes());
+    let Some(&first) = needle.first() else {
         return Some(hay.len());
     };
-    let mut end = hay.len();
-    while let Some(at) = hay[..end].rfind(first) {
-        if hay[at..].starts_with(needle) {
-            return Some(at);
-        }
-        end = at;
-    }
-    None
+    memchr::memrchr_iter(first, hay).find(|&at| hay[at..].starts_with(needle))
 }
 
 /// `hay.split_once(needle)`, as [`find`].
 pub fn split_once<'a>(hay: &'a str, needle: &str) -> Option<(&'a str, &'a str)> {
     let at = find(hay, needle)?;
     Some((&hay[..at], &hay[at + needle.len()..]))
+}
+
+/// `text.lines()`, with the newlines found by `memchr` (see [`find`]).
+pub fn lines(text: &str) -> Lines<'_> {
+    Lines { rest: Some(text) }
+}
+
+/// `text.lines().next().unwrap_or("")`: the first line, without its terminator.
+pub fn first_line(text: &str) -> &str {
+    lines(text).next().unwrap_or("")
+}
+
+/// The iterator of [`lines`]: LF or CRLF ends a line; a last line without one still counts,
+/// and an empty text has no lines.
+#[derive(Debug, Clone)]
+pub struct Lines<'a> {
+    rest: Option<&'a str>,
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let rest = self.rest.take()?;
+        match memchr::memchr(b'\n', rest.as_bytes()) {
+            Some(at) => {
+                self.rest = Some(&rest[at + 1..]).filter(|r| !r.is_empty());
+                let line = &rest[..at];
+                Some(line.strip_suffix('\r').unwrap_or(line))
+            }
+            // A lone CR at the very end is content, as for `str::lines`.
+            None => Some(rest).filter(|r| !r.is_empty()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -272,6 +294,29 @@ mod tests {
                 );
                 assert_eq!(contains(h, n), h.contains(n));
             }
+        }
+    }
+
+    #[test]
+    fn lines_agree_with_the_standard_library() {
+        for text in [
+            "",
+            "\n",
+            "\n\n",
+            "a",
+            "a\n",
+            "a\nb",
+            "a\r\nb\r\n",
+            "a\r",
+            "\r\n",
+            "a\n\nb\n",
+            "x\ry\n",
+            "한\n국",
+        ] {
+            let ours: Vec<&str> = lines(text).collect();
+            let std: Vec<&str> = text.lines().collect();
+            assert_eq!(ours, std, "lines({text:?})");
+            assert_eq!(first_line(text), text.lines().next().unwrap_or(""));
         }
     }
 

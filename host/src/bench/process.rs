@@ -12,6 +12,7 @@ use super::runtime_api::{Outcome, RuntimeApi};
 use super::{LocalCollector, Options};
 use crate::embedded;
 use crate::mapper_store::embedded_cwasm_name;
+use crate::runtime::Trust;
 use rds_mapper::generate::{self, Size};
 
 #[derive(Debug, Clone)]
@@ -68,13 +69,20 @@ pub fn measure(
     for copy in [&packaged, &bare] {
         std::fs::copy(&exe, copy).with_context(|| format!("copying to {}", copy.display()))?;
     }
-    let cwasm = crate::runtime::precompile(embedded::DEFAULT_MAPPER, None)
-        .map_err(|e| anyhow::anyhow!("precompiling the embedded mapper: {e:#}"))?;
-    std::fs::write(packaged_dir.join(embedded_cwasm_name()), &cwasm)?;
+    // The packaged default runs as built in; the same mapper from a file runs bounded (see
+    // `runtime::Trust`), and so is precompiled for that.
+    let precompile = |trust| {
+        crate::runtime::precompile(embedded::DEFAULT_MAPPER, None, trust)
+            .map_err(|e| anyhow::anyhow!("precompiling the embedded mapper: {e:#}"))
+    };
+    std::fs::write(
+        packaged_dir.join(embedded_cwasm_name()),
+        precompile(Trust::Builtin)?,
+    )?;
     let wasm_file = dir.join("mapper.wasm");
     let cwasm_file = dir.join("mapper.cwasm");
     std::fs::write(&wasm_file, embedded::DEFAULT_MAPPER)?;
-    std::fs::write(&cwasm_file, &cwasm)?;
+    std::fs::write(&cwasm_file, precompile(Trust::Bounded)?)?;
 
     let control = std::fs::read(options.fixtures.join("events/awslogs-control-message.json"))
         .context("reading fixtures/events/awslogs-control-message.json")?;

@@ -44,6 +44,8 @@ pub enum LoadError {
     Link(String),
     #[error("the mapper's describe() failed: {0}")]
     Describe(String),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
 }
 
 /// The versions a host of contract `host` runs: its major version, minor versions up to its own.

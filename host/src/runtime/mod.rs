@@ -1,6 +1,6 @@
-//! Running mapper components: one [`Engine`] and [`Linker`] per process, one
-//! [`Mapper`] (a type-checked `InstancePre`) per component, and a fresh, limited `Store` per
-//! invocation, so a guest's state never leaks from one event into the next.
+//! Running mapper components: an [`Engine`] and [`Linker`] per process for each [`Trust`],
+//! one [`Mapper`] (a type-checked `InstancePre`) per component, and a fresh, limited `Store`
+//! per invocation, so a guest's state never leaks from one event into the next.
 //!
 //! # Layout
 //! - [`bindings`]: types generated from `wit/mapper.wit`.
@@ -14,7 +14,7 @@ pub mod error;
 mod sink_import;
 pub mod state;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use wasmtime::component::{Component, HasSelf, Linker};
@@ -44,16 +44,66 @@ impl Default for SandboxLimits {
     }
 }
 
-/// The process-wide engine and linker.
+/// Which engine a mapper is compiled for and runs on.
+///
+/// Epoch interruption, which stops a mapper that runs past its time budget, puts a check at
+/// every function entry and loop back-edge: 15 % of the default mapper's time. The default
+/// mapper is this host's own code, shipped with it; every loop in it is bounded by its input,
+/// which the property tests and the fuzz targets exercise, and the Lambda timeout still bounds
+/// it. So it is compiled without the checks. Every other mapper (a file, S3) is compiled with
+/// them and stopped with a clear error when it runs past its budget. The sandbox is the same
+/// for both: memory limit, no authority beyond the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trust {
+    /// The embedded default mapper, or its `.cwasm` from `rds-forwarder compile` without
+    /// `--mapper`: no time budget inside the sandbox.
+    Builtin,
+    /// Any other mapper: interrupted when it runs past its time budget.
+    Bounded,
+}
+
+/// The process-wide engines and linkers, one per [`Trust`], each built when first needed.
 pub struct Runtime {
+    builtin: OnceLock<Lane>,
+    bounded: OnceLock<Lane>,
+    limits: SandboxLimits,
+}
+
+/// An engine and the linker holding the host's imports for it.
+struct Lane {
     engine: Engine,
     linker: Linker<HostState>,
-    limits: SandboxLimits,
+}
+
+impl Lane {
+    fn build(trust: Trust) -> Result<Lane, EngineError> {
+        Self::try_build(trust).map_err(|e| EngineError(format!("{e:#}")))
+    }
+
+    fn try_build(trust: Trust) -> wasmtime::Result<Lane> {
+        let engine = Engine::new(&engine_config(trust))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        // The generated bindings for `types` and `diagnostics`; `sink` by hand (sink_import).
+        bindings::whatap::rds_mapper::types::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        bindings::whatap::rds_mapper::diagnostics::add_to_linker::<_, HasSelf<_>>(
+            &mut linker,
+            |s| s,
+        )?;
+        sink_import::add_to_linker(&mut linker)?;
+        if trust == Trust::Bounded {
+            spawn_epoch_ticker(&engine);
+        }
+        Ok(Lane { engine, linker })
+    }
 }
 
 /// A component ready to instantiate: compiled, contract-checked, linked, described.
 pub struct Mapper {
     pre: RdsMapperPre<HostState>,
+    /// The engine of its [`Trust`], which its stores are made in.
+    engine: Engine,
+    pub trust: Trust,
     pub info: MapperInfo,
     /// Where it came from (`embedded`, a path, an S3 URI), for logs and errors.
     pub origin: String,
@@ -75,43 +125,59 @@ pub struct Ran {
 }
 
 impl Runtime {
+    /// Sets up the engine of the default mapper (nearly every process runs it, at least as
+    /// the fallback); the other one waits for the first mapper that needs it.
     pub fn new(limits: SandboxLimits) -> Result<Runtime, EngineError> {
-        Self::build(limits).map_err(|e| EngineError(format!("{e:#}")))
-    }
-
-    fn build(limits: SandboxLimits) -> wasmtime::Result<Runtime> {
-        let engine = Engine::new(&engine_config())?;
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        // The generated bindings for `types` and `diagnostics`; `sink` by hand (sink_import).
-        bindings::whatap::rds_mapper::types::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
-        bindings::whatap::rds_mapper::diagnostics::add_to_linker::<_, HasSelf<_>>(
-            &mut linker,
-            |s| s,
-        )?;
-        sink_import::add_to_linker(&mut linker)?;
-        spawn_epoch_ticker(&engine);
-        Ok(Runtime {
-            engine,
-            linker,
+        let runtime = Runtime {
+            builtin: OnceLock::new(),
+            bounded: OnceLock::new(),
             limits,
-        })
+        };
+        runtime.lane(Trust::Builtin)?;
+        Ok(runtime)
     }
 
-    pub fn engine(&self) -> &Engine {
-        &self.engine
+    fn lane(&self, trust: Trust) -> Result<&Lane, EngineError> {
+        let cell = match trust {
+            Trust::Builtin => &self.builtin,
+            Trust::Bounded => &self.bounded,
+        };
+        if let Some(lane) = cell.get() {
+            return Ok(lane);
+        }
+        let lane = Lane::build(trust)?;
+        // Another thread may have won the race; its lane is as good as this one.
+        Ok(cell.get_or_init(|| lane))
     }
 
-    /// Compiles (or deserializes) a component and checks that it is a mapper of our contract.
+    /// Compiles (or deserializes) a mapper from a file or S3 and checks that it is a mapper of
+    /// our contract. It runs with a time budget ([`Trust::Bounded`]).
     pub async fn load(&self, bytes: &[u8], origin: &str) -> Result<Arc<Mapper>, LoadError> {
-        let component = self.compile(bytes)?;
-        contract::check_exports(&self.engine, &component)?;
-        let pre = self
+        self.load_as(bytes, origin, Trust::Bounded).await
+    }
+
+    /// [`load`](Self::load) for the default mapper: the embedded component, or its `.cwasm`
+    /// made without `--mapper` ([`Trust::Builtin`]).
+    pub async fn load_builtin(&self, bytes: &[u8]) -> Result<Arc<Mapper>, LoadError> {
+        self.load_as(bytes, crate::embedded::ORIGIN, Trust::Builtin)
+            .await
+    }
+
+    async fn load_as(
+        &self,
+        bytes: &[u8],
+        origin: &str,
+        trust: Trust,
+    ) -> Result<Arc<Mapper>, LoadError> {
+        let (lane, trust, component) = self.compile_for(bytes, trust)?;
+        contract::check_exports(&lane.engine, &component)?;
+        let pre = lane
             .linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let pre = RdsMapperPre::new(pre).map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let mut store = self.store(
+            &lane.engine,
             Box::new(crate::sink::Discard),
             0,
             origin.to_owned(),
@@ -135,33 +201,38 @@ impl Runtime {
         contract::check_version(&reported)?;
         Ok(Arc::new(Mapper {
             pre,
+            engine: lane.engine.clone(),
+            trust,
             info,
             origin: origin.to_owned(),
         }))
     }
 
-    fn compile(&self, bytes: &[u8]) -> Result<Component, LoadError> {
-        match Engine::detect_precompiled(bytes) {
-            Some(Precompiled::Component) => {
-                // SAFETY: precompiled code runs as is. Only artifacts made by this host's
-                // `compile` command from a mapper the operator chose are loaded this way, and
-                // wasmtime checks the engine version and settings before accepting them.
-                return unsafe { Component::deserialize(&self.engine, bytes) }
-                    .map_err(|e| LoadError::PrecompiledMismatch(format!("{e:#}")));
+    /// Compiles `bytes` for the engine of `trust`. A `.cwasm` of the default mapper (from
+    /// `compile` without `--mapper`) is compiled for [`Trust::Builtin`] and runs so wherever it
+    /// comes from: only this host's default mapper is ever precompiled that way.
+    fn compile_for(
+        &self,
+        bytes: &[u8],
+        trust: Trust,
+    ) -> Result<(&Lane, Trust, Component), LoadError> {
+        let lane = self.lane(trust)?;
+        match compile(&lane.engine, bytes) {
+            Err(LoadError::PrecompiledMismatch(e)) if trust == Trust::Bounded => {
+                let builtin = self.lane(Trust::Builtin)?;
+                match compile(&builtin.engine, bytes) {
+                    Ok(component) => Ok((builtin, Trust::Builtin, component)),
+                    // The first reason is the one that tells how to make a usable artifact.
+                    Err(_) => Err(LoadError::PrecompiledMismatch(e)),
+                }
             }
-            Some(Precompiled::Module) => return Err(LoadError::PrecompiledModule),
-            None => {}
-        }
-        match bytes {
-            [0, b'a', b's', b'm', 1, 0, 0, 0, ..] => Err(LoadError::CoreModule),
-            [0, b'a', b's', b'm', ..] => Component::from_binary(&self.engine, bytes)
-                .map_err(|e| LoadError::Compile(format!("{e:#}"))),
-            _ => Err(LoadError::NotWasm),
+            other => other.map(|component| (lane, trust, component)),
         }
     }
 
     fn store(
         &self,
+        engine: &Engine,
         sink: Box<dyn RecordSink>,
         frozen_ms: i64,
         mapper: String,
@@ -171,10 +242,7 @@ impl Runtime {
             .memory_size(self.limits.memory_bytes)
             .trap_on_grow_failure(true)
             .build();
-        let mut store = Store::new(
-            &self.engine,
-            HostState::new(sink, limits, frozen_ms, mapper),
-        );
+        let mut store = Store::new(engine, HostState::new(sink, limits, frozen_ms, mapper));
         store.limiter(|s| &mut s.limits);
         store.epoch_deadline_trap();
         store.set_epoch_deadline(ticks(budget));
@@ -190,7 +258,13 @@ impl Runtime {
         sink: Box<dyn RecordSink>,
         budget: Duration,
     ) -> Ran {
-        let mut store = self.store(sink, invocation.received_ms, mapper.label(), budget);
+        let mut store = self.store(
+            &mapper.engine,
+            sink,
+            invocation.received_ms,
+            mapper.label(),
+            budget,
+        );
         let outcome = async {
             let instance = mapper.pre.instantiate_async(&mut store).await?;
             instance
@@ -244,13 +318,36 @@ impl Runtime {
     }
 }
 
-/// The engine settings every mapper is compiled with. A `.cwasm` loads only into an engine
-/// with the same settings, so `compile` uses this too.
-pub fn engine_config() -> Config {
+/// Compiles (or deserializes) a component for `engine`.
+fn compile(engine: &Engine, bytes: &[u8]) -> Result<Component, LoadError> {
+    match Engine::detect_precompiled(bytes) {
+        Some(Precompiled::Component) => {
+            // SAFETY: precompiled code runs as is. Only artifacts made by this host's
+            // `compile` command from a mapper the operator chose are loaded this way, and
+            // wasmtime checks the engine version and settings before accepting them.
+            return unsafe { Component::deserialize(engine, bytes) }
+                .map_err(|e| LoadError::PrecompiledMismatch(format!("{e:#}")));
+        }
+        Some(Precompiled::Module) => return Err(LoadError::PrecompiledModule),
+        None => {}
+    }
+    match bytes {
+        [0, b'a', b's', b'm', 1, 0, 0, 0, ..] => Err(LoadError::CoreModule),
+        [0, b'a', b's', b'm', ..] => {
+            Component::from_binary(engine, bytes).map_err(|e| LoadError::Compile(format!("{e:#}")))
+        }
+        _ => Err(LoadError::NotWasm),
+    }
+}
+
+/// The engine settings mappers of `trust` are compiled with. A `.cwasm` loads only into an
+/// engine with the same settings, so `compile` uses this too.
+pub fn engine_config(trust: Trust) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
-    // Epoch interruption bounds a guest's run time at almost no cost (fuel costs 15–30%).
-    config.epoch_interruption(true);
+    // Epoch interruption bounds a guest's run time for a fraction of what fuel costs (15 %
+    // against 15–30 %); see [`Trust`] for why the default mapper goes without.
+    config.epoch_interruption(trust == Trust::Bounded);
     // For profiling the guest with `perf`: wasmtime writes /tmp/perf-<pid>.map so that JIT
     // frames get names (build the component unstripped to see the mapper's own functions).
     if std::env::var_os("RDS_FORWARDER_PERF_MAP").is_some() {
@@ -259,13 +356,13 @@ pub fn engine_config() -> Config {
     config
 }
 
-/// Precompiles a component for `target` (a target triple such as
+/// Precompiles a component of `trust` for `target` (a target triple such as
 /// `aarch64-unknown-linux-gnu`), or for this machine when `None`. With an explicit target,
 /// Cranelift uses the baseline CPU features of that architecture, so the artifact loads on any
 /// CPU of it (Lambda's included); another architecture than this machine's needs the host built
 /// with the `cross-compile` feature.
-pub fn precompile(bytes: &[u8], target: Option<&str>) -> wasmtime::Result<Vec<u8>> {
-    let mut config = engine_config();
+pub fn precompile(bytes: &[u8], target: Option<&str>, trust: Trust) -> wasmtime::Result<Vec<u8>> {
+    let mut config = engine_config(trust);
     if let Some(t) = target {
         config.target(t)?;
     }

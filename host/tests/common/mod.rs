@@ -50,7 +50,7 @@ pub fn invocation(config: &[(&str, &str)]) -> Invocation {
 /// Runs one event through the embedded component, returning its records as JSON.
 pub async fn run_wasm(runtime: &Runtime, event: &[u8]) -> Result<(Summary, Vec<Value>), RunError> {
     let mapper = runtime
-        .load(embedded::DEFAULT_MAPPER, embedded::ORIGIN)
+        .load_builtin(embedded::DEFAULT_MAPPER)
         .await
         .expect("the embedded mapper loads");
     let ran = runtime
