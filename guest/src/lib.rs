@@ -270,7 +270,7 @@ fn map_awslogs(json: &[u8], config: &Config, output: &mut dyn Output) -> Result<
         });
     }
     let stream = logs::StreamTags::new(&payload);
-    let mut batcher = Batcher::new(output, config);
+    let mut batcher = Batcher::expecting(output, config, payload.log_events.len());
     let mut failed = None;
     let mut split = 0;
     for event in &payload.log_events {

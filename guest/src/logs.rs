@@ -116,7 +116,7 @@ impl StreamTags {
     }
 }
 
-/// A stable id for a record: FNV-1a (64-bit) over its identifying parts. Enough to recognise a
+/// A stable id for a record: a 64-bit hash of its identifying parts. Enough to recognise a
 /// redelivered record; not a security hash.
 pub fn record_id(parts: &[&str]) -> String {
     parts
@@ -126,22 +126,22 @@ pub fn record_id(parts: &[&str]) -> String {
 }
 
 /// [`record_id`] built part by part, so that the parts every record of a stream shares are
-/// hashed once per stream, not once per record.
+/// hashed once per stream, not once per record. Each part is hashed with XXH3-64 seeded with
+/// the hash of the parts before it, so part boundaries count (`ab`,`c` ≠ `a`,`bc`). XXH3 takes
+/// eight bytes a step; FNV-1a, a byte a step, had been a twentieth of the whole mapping.
 #[derive(Debug, Clone, Copy)]
 pub struct RecordId(u64);
 
 impl RecordId {
     pub fn new() -> RecordId {
-        RecordId(0xcbf2_9ce4_8422_2325)
+        RecordId(0)
     }
 
     pub fn part(self, part: &str) -> RecordId {
-        let mut h = self.0;
-        for &b in part.as_bytes().iter().chain(std::iter::once(&0u8)) {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        RecordId(h)
+        RecordId(xxhash_rust::xxh3::xxh3_64_with_seed(
+            part.as_bytes(),
+            self.0,
+        ))
     }
 
     /// Sixteen lowercase hex digits (written by hand: `format!` is slow in the guest, and
@@ -253,6 +253,17 @@ mod tests {
         // Part boundaries matter: "ab"+"c" is not "a"+"bc".
         assert_ne!(record_id(&["ab", "c"]), record_id(&["a", "bc"]));
         assert_eq!(a.len(), 16);
+    }
+
+    /// Ids must not change between versions of the forwarder: a retried event, or one
+    /// redelivered after an upgrade, has to give the same ids. The value is what xxHash's
+    /// reference C implementation gives for these parts, chained as `RecordId` does.
+    #[test]
+    fn record_ids_do_not_change_between_versions() {
+        assert_eq!(
+            record_id(&["/aws/rds/instance/db/error", "db", "3700", "1"]),
+            "bd6d037e3629a385"
+        );
     }
 
     #[test]

@@ -53,6 +53,8 @@ pub struct Batcher<'o, O: Output + ?Sized> {
     pending_bytes: usize,
     max_records: usize,
     max_bytes: usize,
+    /// How many records the caller expects in all: the size of the next batch's allocation.
+    expected: usize,
     /// Records handed to `send` and accepted.
     pub records: u32,
     /// Successful `send` calls.
@@ -67,12 +69,26 @@ impl<'o, O: Output + ?Sized> Batcher<'o, O> {
             pending_bytes: 0,
             max_records: config.batch_max_records,
             max_bytes: config.batch_max_bytes,
+            expected: 0,
             records: 0,
             batches: 0,
         }
     }
 
+    /// A batcher that expects about `records` records (a CloudWatch batch's event count): each
+    /// batch is allocated once at the size it will likely reach, not grown by doubling.
+    pub fn expecting(output: &'o mut O, config: &Config, records: usize) -> Self {
+        Batcher {
+            expected: records,
+            ..Batcher::new(output, config)
+        }
+    }
+
     pub fn push(&mut self, record: Record) -> Result<(), MapError> {
+        if self.pending.capacity() == 0 {
+            let left = self.expected.saturating_sub(self.records as usize);
+            self.pending = Vec::with_capacity(left.clamp(1, self.max_records.max(1)));
+        }
         self.pending_bytes += record.approx_size();
         self.pending.push(record);
         if self.pending.len() >= self.max_records || self.pending_bytes >= self.max_bytes {

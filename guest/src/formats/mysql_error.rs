@@ -19,11 +19,16 @@ pub fn is_start(line: &str) -> bool {
 }
 
 fn priority_level(p: &str) -> Option<Level> {
-    Some(match p.to_ascii_lowercase().as_str() {
-        "system" | "note" | "info" => Level::Info,
-        "warning" | "warn" => Level::Warning,
-        "error" => Level::Error,
-        _ => return None,
+    // Compared in place: lowering a copy allocated for every entry.
+    let is = |name: &str| p.eq_ignore_ascii_case(name);
+    Some(if is("system") || is("note") || is("info") {
+        Level::Info
+    } else if is("warning") || is("warn") {
+        Level::Warning
+    } else if is("error") {
+        Level::Error
+    } else {
+        return None;
     })
 }
 

@@ -113,7 +113,7 @@ impl<'a> Scan<'a> {
 
     /// Takes up to (not including) `c`, consuming `c`; `None` (nothing consumed) if absent.
     pub fn until(&mut self, c: char) -> Option<&'a str> {
-        let i = self.rest.find(c)?;
+        let i = find(self.rest, c.encode_utf8(&mut [0; 4]))?;
         let out = &self.rest[..i];
         self.rest = &self.rest[i + c.len_utf8()..];
         Some(out)
@@ -129,7 +129,8 @@ impl<'a> Scan<'a> {
 
     /// Takes a run of non-whitespace.
     pub fn word(&mut self) -> &'a str {
-        let n = self.rest.find([' ', '\t', '\n']).unwrap_or(self.rest.len());
+        let n =
+            memchr::memchr3(b' ', b'\t', b'\n', self.rest.as_bytes()).unwrap_or(self.rest.len());
         let out = &self.rest[..n];
         self.rest = &self.rest[n..];
         out

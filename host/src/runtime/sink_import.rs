@@ -78,8 +78,9 @@ async fn deliver(
     // First the handles, which lifting needs the store mutably for: checked to lie inside the
     // guest's memory, nothing copied. One vector per batch, not per record.
     let views: Vec<RecordView> = batch.iter(&mut store)?.collect::<wasmtime::Result<_>>()?;
-    let mut tag_handles = Vec::new();
-    let mut field_handles = Vec::new();
+    // Sized up front rather than grown by doubling, which copies them over and over.
+    let mut tag_handles = Vec::with_capacity(views.iter().map(|v| v.tags.len()).sum());
+    let mut field_handles = Vec::with_capacity(views.iter().map(|v| v.fields.len()).sum());
     let mut spans = Vec::with_capacity(views.len());
     for v in &views {
         let (t, f) = (tag_handles.len(), field_handles.len());
