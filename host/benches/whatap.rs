@@ -11,6 +11,7 @@ use rds_forwarder::collector::{Collector, CountReport, Faults};
 use rds_forwarder::runtime::bindings::{FieldValue, LogRecord};
 use rds_forwarder::whatap::config::WhatapConfig;
 use rds_forwarder::whatap::encode::zip_packs;
+use rds_forwarder::whatap::gzip::Gzip;
 use rds_forwarder::whatap::license::License;
 use rds_forwarder::whatap::pack::Header;
 use rds_forwarder::whatap::sink::WhatapSink;
@@ -57,8 +58,10 @@ fn bench(c: &mut Criterion) {
             onode: 0,
             time: 3,
         };
-        // Borrowed once, as the host receives a batch from the guest.
-        records.with_ref(|batch| b.iter(|| zip_packs(batch, header).expect("encodes")))
+        // Borrowed once, as the host receives a batch from the guest; one compressor, as a
+        // sink keeps one.
+        let mut gzip = Gzip::new();
+        records.with_ref(|batch| b.iter(|| zip_packs(batch, header, &mut gzip).expect("encodes")))
     });
 
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -4,6 +4,7 @@
 use thiserror::Error;
 
 use super::codec::Writer;
+use super::gzip::Gzip;
 use super::pack::{Header, LogSinkPack, LogSinkRef, TagMap, ZipPack, write_log_sink};
 use super::value::{Value, ValueRef};
 use crate::runtime::bindings::{FieldValue, LogRecord};
@@ -16,6 +17,8 @@ pub const MAX_PAYLOAD: usize = 5 << 20;
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum EncodeError {
+    #[error("compressing a ZipPack failed: {0}")]
+    Compress(String),
     #[error(
         "record {index} ({bytes} bytes encoded) does not fit WhaTap's {MAX_PAYLOAD}-byte frame \
          limit; the mapper must truncate or split it"
@@ -63,8 +66,13 @@ pub struct EncodedPack {
 }
 
 /// Groups records into ZipPacks of at most [`MAX_ZIP_RECORDS`] bytes of records each (a
-/// single larger record gets a ZipPack of its own).
-pub fn zip_packs(batch: &BatchRef<'_>, header: Header) -> Result<Vec<EncodedPack>, EncodeError> {
+/// single larger record gets a ZipPack of its own), compressed with `gzip` (kept by the
+/// caller from batch to batch).
+pub fn zip_packs(
+    batch: &BatchRef<'_>,
+    header: Header,
+    gzip: &mut Gzip,
+) -> Result<Vec<EncodedPack>, EncodeError> {
     let mut out = Vec::new();
     let mut buf = Writer::with_capacity(MAX_ZIP_RECORDS);
     let mut count = 0usize;
@@ -74,7 +82,10 @@ pub fn zip_packs(batch: &BatchRef<'_>, header: Header) -> Result<Vec<EncodedPack
             if *count == 0 {
                 return Ok(());
             }
-            let bytes = ZipPack::new(header, *count, std::mem::take(&mut buf.buf)).to_bytes();
+            let records = std::mem::replace(&mut buf.buf, Vec::with_capacity(MAX_ZIP_RECORDS));
+            let bytes = ZipPack::new(gzip, header, *count, records)
+                .map_err(|e| EncodeError::Compress(e.to_string()))?
+                .to_bytes();
             if bytes.len() > MAX_PAYLOAD {
                 return Err(EncodeError::TooLarge {
                     index: first,
@@ -193,7 +204,9 @@ mod tests {
             ],
             records,
         };
-        let packs = batch.with_ref(|b| zip_packs(b, header)).unwrap();
+        let packs = batch
+            .with_ref(|b| zip_packs(b, header, &mut Gzip::new()))
+            .unwrap();
         assert!(packs.len() > 1);
         let mut back = Vec::new();
         for p in &packs {
@@ -241,7 +254,7 @@ mod tests {
             .collect();
         let records = vec![record(0, "small".into()), record(1, noise)];
         let err = Batch::new(records)
-            .with_ref(|b| zip_packs(b, Header::default()))
+            .with_ref(|b| zip_packs(b, Header::default(), &mut Gzip::new()))
             .unwrap_err();
         assert!(
             matches!(err, EncodeError::TooLarge { index: 1, .. }),

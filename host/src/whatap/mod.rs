@@ -4,7 +4,8 @@
 //! Sans-IO (bytes in, bytes out, no sockets, no clock):
 //! - [`codec`]: primitive encodings; [`value`]: tag/field values; [`hash`]: HashStr and Hash64.
 //! - [`license`]: project access key → pcode and AES master key.
-//! - [`pack`]: LogSinkPack and ZipPack; [`frame`]: stream framing; [`cypher`]: AES-ECB and hide.
+//! - [`pack`]: LogSinkPack and ZipPack, gzip'd by [`gzip`]; [`frame`]: stream framing;
+//!   [`cypher`]: AES-ECB and hide.
 //! - [`handshake`]: the KEY_RESET handshake and data frames, both ends.
 //! - [`encode`]: log records → ZipPacks within WhaTap's size limits.
 //!
@@ -19,6 +20,7 @@ pub mod connection;
 pub mod cypher;
 pub mod encode;
 pub mod frame;
+pub mod gzip;
 pub mod handshake;
 pub mod hash;
 pub mod license;

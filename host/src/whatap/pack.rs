@@ -2,13 +2,12 @@
 //! worth it). Encoding is deterministic so the protocol's hex vectors can be checked byte for
 //! byte; decoding is what the collector emulator uses.
 
-use std::io::{Read, Write};
+use std::io::Read;
 
-use flate2::Compression;
 use flate2::read::GzDecoder;
-use flate2::write::GzEncoder;
 
 use super::codec::{DecodeError, Reader, Writer};
+use super::gzip::Gzip;
 use super::hash::hash64;
 use super::value::{Value, ValueRef, read_map, write_map};
 
@@ -222,24 +221,23 @@ pub struct ZipPack {
 
 impl ZipPack {
     /// Packs already-serialized LogSinkPacks, gzip'ing them when they reach `ZIP_MIN_SIZE`.
-    pub fn new(header: Header, record_count: usize, records: Vec<u8>) -> ZipPack {
-        if records.len() < ZIP_MIN_SIZE {
-            return ZipPack {
-                header,
-                status: STATUS_RAW,
-                record_count: record_count as i64,
-                records,
-            };
-        }
-        let mut gz = GzEncoder::new(Vec::with_capacity(records.len() / 4), Compression::fast());
-        // Writing into a Vec cannot fail.
-        let _ = gz.write_all(&records);
-        ZipPack {
+    pub fn new(
+        gzip: &mut Gzip,
+        header: Header,
+        record_count: usize,
+        records: Vec<u8>,
+    ) -> Result<ZipPack, flate2::CompressError> {
+        let (status, records) = if records.len() < ZIP_MIN_SIZE {
+            (STATUS_RAW, records)
+        } else {
+            (STATUS_GZIP, gzip.compress(&records)?)
+        };
+        Ok(ZipPack {
             header,
-            status: STATUS_GZIP,
+            status,
             record_count: record_count as i64,
-            records: gz.finish().unwrap_or_default(),
-        }
+            records,
+        })
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -466,6 +464,7 @@ pub(crate) mod tests {
     fn v4_zip_pack() {
         let inner = pack_a(0, 0).to_bytes();
         let z = ZipPack::new(
+            &mut Gzip::new(),
             Header {
                 pcode: 12345,
                 oid: OID,
@@ -475,7 +474,8 @@ pub(crate) mod tests {
             },
             1,
             inner,
-        );
+        )
+        .unwrap();
         let want = "170b 023039 6bbf965c 0000018bcfe569f4 00 0101 3d \
                     170a 00 00000000 0000018bcfe56800 00 064170704c6f67 08 00ffffff7ce5906a \
                     50 0101 056f6e616d65 32 0a746573742d6167656e74 00 0568656c6c6f 00";
@@ -507,6 +507,7 @@ pub(crate) mod tests {
             records.extend(pack_a(0, 0).to_bytes());
         }
         let z = ZipPack::new(
+            &mut Gzip::new(),
             Header {
                 pcode: 1,
                 oid: 2,
@@ -514,7 +515,8 @@ pub(crate) mod tests {
             },
             50,
             records,
-        );
+        )
+        .unwrap();
         assert_eq!(z.status, STATUS_GZIP);
         assert!(z.records.len() < 50 * 63 / 4);
         let Pack::Zip(back) = Pack::parse(&z.to_bytes()).unwrap() else {
@@ -525,7 +527,13 @@ pub(crate) mod tests {
 
     #[test]
     fn a_wrong_record_count_or_truncation_is_an_error() {
-        let z = ZipPack::new(Header::default(), 2, pack_a(0, 0).to_bytes());
+        let z = ZipPack::new(
+            &mut Gzip::new(),
+            Header::default(),
+            2,
+            pack_a(0, 0).to_bytes(),
+        )
+        .unwrap();
         assert!(
             z.unpack()
                 .unwrap_err()

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use super::config::WhatapConfig;
 use super::connection::{ConnError, Connection, now_ms};
 use super::encode::zip_packs;
+use super::gzip::Gzip;
 use super::handshake::Identity;
 use super::pack::Header;
 use crate::sink::{Batch, BatchRef};
@@ -49,6 +50,8 @@ pub struct WhatapSink {
     /// The collector's clock minus ours, from the last confirmation: pack times are stamped
     /// with it.
     clock_delta_ms: i64,
+    /// One compressor for every ZipPack this sink sends (see `gzip`).
+    gzip: Gzip,
     pub stats: SinkStats,
 }
 
@@ -65,6 +68,7 @@ impl WhatapSink {
             unconfirmed_bytes: 0,
             unconfirmed_records: 0,
             clock_delta_ms: 0,
+            gzip: Gzip::new(),
             stats: SinkStats::default(),
         }
     }
@@ -91,7 +95,7 @@ impl WhatapSink {
     }
 
     /// Encodes a batch into ZipPacks, stamped with the collector's clock as last measured.
-    pub fn encode(&self, batch: &BatchRef<'_>) -> Result<Vec<Vec<u8>>, SinkError> {
+    pub fn encode(&mut self, batch: &BatchRef<'_>) -> Result<Vec<Vec<u8>>, SinkError> {
         let header = Header {
             pcode: self.who.pcode,
             oid: self.who.oid,
@@ -99,7 +103,7 @@ impl WhatapSink {
             onode: 0,
             time: now_ms() + self.clock_delta_ms,
         };
-        Ok(zip_packs(batch, header)
+        Ok(zip_packs(batch, header, &mut self.gzip)
             .map_err(|e| SinkError::Delivery(e.to_string()))?
             .into_iter()
             .map(|p| p.bytes)
