@@ -261,7 +261,13 @@ pub fn decode_packs(bytes: &[u8]) -> Result<Vec<LogSinkPack>, DecodeError> {
         Pack::LogSink(p) => vec![p],
         Pack::Zip(z) => z.unpack()?,
     };
+    // Runs of records share their tags: each run's tags are encoded and hashed once.
+    let mut checked: Option<&LogSinkPack> = None;
     for p in &packs {
+        if checked.is_some_and(|c| c.tag_hash == p.tag_hash && c.tags == p.tags) {
+            continue;
+        }
+        checked = Some(p);
         if !tag_hash_ok(p) {
             return Err(DecodeError::invalid(
                 "tag hash",
@@ -358,5 +364,53 @@ impl Report for MemoryReport {
         if let Ok(mut p) = self.problems.lock() {
             p.push(format!("{peer}: {problem}"));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::whatap::codec::Writer;
+    use crate::whatap::gzip::Gzip;
+    use crate::whatap::pack::{Header, LogSinkRef, TagMap, ZipPack, write_log_sink};
+    use crate::whatap::value::ValueRef;
+
+    fn zip_of(tag_maps: &[&TagMap]) -> Vec<u8> {
+        let (mut records, mut scratch) = (Writer::new(), Writer::new());
+        for (i, tags) in tag_maps.iter().enumerate() {
+            let record = LogSinkRef {
+                header: Header::default(),
+                category: "#RDS_LOG",
+                tags,
+                line: i as i64 + 1,
+                content: "a log line long enough to be gzip'd with the others",
+                fields: &[],
+            };
+            write_log_sink(&mut records, &record, &mut scratch);
+        }
+        let zip = ZipPack::new(
+            &mut Gzip::new(),
+            Header::default(),
+            tag_maps.len(),
+            records.into_bytes(),
+        );
+        zip.unwrap().to_bytes()
+    }
+
+    /// Equal tags are hashed once per run; a record of the run with another hash is still
+    /// checked, and refused.
+    #[test]
+    fn a_wrong_tag_hash_is_found_inside_a_run_of_equal_tags() {
+        let tags = TagMap::encode([("db", ValueRef::Text("orders"))].into_iter());
+        let mut wrong = tags.clone();
+        wrong.hash ^= 1;
+        let good = decode_packs(&zip_of(&[&tags, &tags, &tags])).expect("decodes");
+        assert_eq!(good.len(), 3);
+        assert_eq!(good[2].line, 3);
+        let err = decode_packs(&zip_of(&[&tags, &tags, &wrong])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("invalid tag hash: {} does not match the tags", wrong.hash)
+        );
     }
 }

@@ -265,7 +265,13 @@ impl ZipPack {
         let raw = match self.status {
             STATUS_RAW => self.records.clone(),
             STATUS_GZIP => {
-                let mut out = Vec::new();
+                // Sized from the gzip trailer (the inflated length mod 2^32), within the limit.
+                let size = self.records.len().checked_sub(4).map_or(0, |at| {
+                    let mut n = [0u8; 4];
+                    n.copy_from_slice(&self.records[at..]);
+                    u32::from_le_bytes(n) as usize
+                });
+                let mut out = Vec::with_capacity(size.min(MAX_INFLATED));
                 GzDecoder::new(&self.records[..])
                     .take(MAX_INFLATED as u64 + 1)
                     .read_to_end(&mut out)
