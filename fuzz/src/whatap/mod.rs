@@ -5,6 +5,8 @@ pub mod codec;
 pub mod cypher;
 #[path = "../../../host/src/whatap/frame.rs"]
 pub mod frame;
+#[path = "../../../host/src/whatap/gzip.rs"]
+pub mod gzip;
 #[path = "../../../host/src/whatap/handshake.rs"]
 pub mod handshake;
 #[path = "../../../host/src/whatap/hash.rs"]
