@@ -23,18 +23,26 @@ fn records() -> Vec<LogRecord> {
         .map(|i| LogRecord {
             category: "#RDS_LOG".into(),
             time: 1_700_000_000_000 + i as i64,
+            // As the default mapper makes them: stream tags, then a few own tags that vary
+            // from record to record; ids are fields.
             tags: vec![
                 ("logGroup".into(), "/aws/rds/instance/prod-mysql/slowquery".into()),
                 ("logStream".into(), "prod-mysql".into()),
                 ("db_identifier".into(), "prod-mysql".into()),
                 ("log_type".into(), "slowquery".into()),
-                ("level".into(), "info".into()),
-                ("cw_event_id".into(), format!("3700000000000000000000000000000000000000000000000{i:07}")),
+                ("engine".into(), "mysql".into()),
+                ("level".into(), ["info", "warning", "info", "error"][i % 4].into()),
+                ("parse_status".into(), "parsed".into()),
             ],
             fields: vec![
                 ("query_time_ms".into(), FieldValue::Float(2000.192)),
                 ("rows_examined".into(), FieldValue::Integer(95_557_073)),
                 ("user".into(), FieldValue::Text("admin".into())),
+                (
+                    "cw_event_id".into(),
+                    FieldValue::Text(format!("3700000000000000000000000000000000000000000000000{i:07}")),
+                ),
+                ("record_id".into(), FieldValue::Text(format!("{:016x}", i * 7919))),
             ],
             content: format!(
                 "# Time: 2023-11-30T07:22:10.190471Z\n# User@Host: admin[admin] @  [127.0.0.1]  Id:  {i}\n\

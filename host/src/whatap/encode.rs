@@ -12,6 +12,8 @@ use crate::sink::{BatchRef, FieldRef};
 
 /// Bytes of serialized records per ZipPack.
 pub const MAX_ZIP_RECORDS: usize = 64 << 10;
+/// Distinct tag lists remembered while encoding a batch (see `zip_packs`).
+const MAX_TAG_MAPS: usize = 4;
 /// Largest frame payload WhaTap accepts without an overflow event.
 pub const MAX_PAYLOAD: usize = 5 << 20;
 
@@ -103,18 +105,25 @@ pub fn zip_packs(
     // the encoded maps.
     let mut one = Writer::new();
     let mut scratch = Writer::new();
-    // The tag map is encoded again only when a record's tags differ from the one before.
+    // Each distinct tag list of the batch is encoded and hashed once: a stream's records
+    // differ in a few own tags (level, parse status), and re-encoding at every change was a
+    // tenth of the sender's time. The most recently used list goes first.
     let mut tags: Vec<(&str, &str)> = Vec::new();
-    let mut previous: Option<Vec<(&str, &str)>> = None;
-    let mut tag_map = TagMap::default();
+    let mut seen: Vec<(Vec<(&str, &str)>, TagMap)> = Vec::new();
     let mut fields: Vec<(&str, ValueRef<'_>)> = Vec::new();
     for (i, r) in batch.records.iter().enumerate() {
         tags.clear();
         tags.extend(batch.tags(r));
-        if previous.as_ref() != Some(&tags) {
-            tag_map.set(tags.iter().map(|(k, v)| (*k, ValueRef::Text(v))));
-            previous = Some(tags.clone());
+        match seen.iter().position(|(t, _)| *t == tags) {
+            Some(0) => {}
+            Some(at) => seen[..=at].rotate_right(1),
+            None => {
+                let map = TagMap::encode(tags.iter().map(|(k, v)| (*k, ValueRef::Text(v))));
+                seen.insert(0, (tags.clone(), map));
+                seen.truncate(MAX_TAG_MAPS);
+            }
         }
+        let tag_map = &seen[0].1;
         fields.clear();
         fields.extend(r.fields.iter().map(|(k, v)| {
             let v = match *v {
@@ -135,7 +144,7 @@ pub fn zip_packs(
                     ..Header::default()
                 },
                 category: r.category,
-                tags: &tag_map,
+                tags: tag_map,
                 line: r.line,
                 content: r.content,
                 fields: &fields,
@@ -165,12 +174,16 @@ mod tests {
         LogRecord {
             category: "#RDS_LOG".into(),
             time: 1_700_000_000_000 + i as i64,
-            // Runs of equal tags and changes between them: the tag map is reused, then not.
+            // Runs of equal tags, tags seen a few records before, and more distinct tags than
+            // the encoder remembers: each tag map is reused, encoded again after eviction.
             tags: vec![
                 ("logGroup".into(), "/aws/rds/instance/db/error".into()),
                 (
                     "level".into(),
-                    ["info", "error", "info", "info"][i % 4].into(),
+                    [
+                        "info", "info", "error", "info", "warning", "debug", "fatal", "notice",
+                    ][i % 8]
+                        .into(),
                 ),
             ],
             fields: vec![
@@ -233,6 +246,7 @@ mod tests {
             assert!(raw <= MAX_ZIP_RECORDS, "{raw}");
             back.extend(inner.iter().map(|p| {
                 assert_eq!((p.header.pcode, p.header.oid), (12345, 7));
+                assert!(super::super::pack::tag_hash_ok(p), "tag hash of {p:?}");
                 log_record(p)
             }));
         }
