@@ -303,7 +303,10 @@ pub async fn serve() -> Result<(), lambda_runtime::Error> {
             return Err(e.into());
         }
     };
-    tracing::info!(mapper = %forwarder.store.current().label(), "Forwarder ready.");
+    let mapper = forwarder.store.current();
+    // Whether the mapper runs with a time budget inside the sandbox (see `runtime::Trust`).
+    let time_budget = mapper.trust == crate::runtime::Trust::Bounded;
+    tracing::info!(mapper = %mapper.label(), time_budget, "Forwarder ready.");
     let on_term = forwarder.clone();
     tokio::spawn(async move {
         if let Ok(mut term) =

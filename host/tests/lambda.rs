@@ -301,6 +301,26 @@ fn the_mapper_is_hot_swapped_from_s3_and_bad_objects_keep_the_previous_one() {
         response(&api, "cwasm")["mapper"],
         format!("rds-mapper@{version}")
     );
+    // A mapper from S3 runs with a time budget, even the default's own .wasm; the default's
+    // .cwasm from `compile` runs as built in (runtime::Trust).
+    let logs = lambda.logs();
+    let line = |what: &str| {
+        logs.lines()
+            .filter(|l| l.contains(what))
+            .last()
+            .unwrap_or_else(|| panic!("no {what:?} line in {logs}"))
+            .to_owned()
+    };
+    assert!(
+        line("Forwarder ready.").contains("\"time_budget\":true"),
+        "{}",
+        line("Forwarder ready.")
+    );
+    assert!(
+        line("Mapper swapped in.").contains("\"time_budget\":false"),
+        "{}",
+        line("Mapper swapped in.")
+    );
 
     // B's own output reached the collector while it was in use.
     // a, b, three refused uploads (still B), the .cwasm: one record each.
