@@ -306,8 +306,7 @@ fn the_mapper_is_hot_swapped_from_s3_and_bad_objects_keep_the_previous_one() {
     let logs = lambda.logs();
     let line = |what: &str| {
         logs.lines()
-            .filter(|l| l.contains(what))
-            .last()
+            .rfind(|l| l.contains(what))
             .unwrap_or_else(|| panic!("no {what:?} line in {logs}"))
             .to_owned()
     };
