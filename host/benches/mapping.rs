@@ -49,7 +49,7 @@ fn bench(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("runtime");
-    let runtime = Runtime::new(SandboxLimits::default()).expect("engine");
+    let runtime = Runtime::new(SandboxLimits::default());
     let mapper = rt
         .block_on(runtime.load_builtin(embedded::DEFAULT_MAPPER))
         .expect("mapper");

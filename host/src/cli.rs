@@ -235,7 +235,7 @@ fn init_cli_tracing() {
 async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Describe(args) => {
-            let runtime = Runtime::new(SandboxLimits::default())?;
+            let runtime = Runtime::new(SandboxLimits::default());
             let mapper = load_mapper(&runtime, &args).await?;
             let line = json!({
                 "name": mapper.info.name,
@@ -311,7 +311,7 @@ pub(crate) async fn load_mapper_from(
 }
 
 async fn invoke(args: InvokeArgs) -> Result<ExitCode> {
-    let runtime = Runtime::new(SandboxLimits::default())?;
+    let runtime = Runtime::new(SandboxLimits::default());
     let mapper = load_mapper(&runtime, &args.mapper).await?;
     let mut sink: Box<dyn RecordSink> = match args.sink {
         SinkKind::Stdout => Box::new(Stdout),
@@ -387,7 +387,7 @@ async fn invoke(args: InvokeArgs) -> Result<ExitCode> {
 }
 
 async fn compile(args: CompileArgs) -> Result<ExitCode> {
-    let runtime = Runtime::new(SandboxLimits::default())?;
+    let runtime = Runtime::new(SandboxLimits::default());
     let (bytes, default_name) = match &args.mapper.mapper {
         None => (
             embedded::DEFAULT_MAPPER.to_vec(),
@@ -473,7 +473,7 @@ fn first_difference(
 }
 
 async fn test_mapper(args: TestMapperArgs) -> Result<ExitCode> {
-    let runtime = Runtime::new(SandboxLimits::default())?;
+    let runtime = Runtime::new(SandboxLimits::default());
     let mapper = load_mapper(&runtime, &args.mapper).await?;
     let (mut passed, mut failed) = (0usize, 0usize);
     for (event_path, expected_path) in fixture_pairs(&args.fixtures)? {

@@ -35,8 +35,6 @@ pub enum StartError {
     Mapper(#[from] crate::mapper_store::SourceError),
     #[error("MAPPER_MEMORY_MB must be a number of MiB between 16 and 4096, got {0:?}")]
     Memory(String),
-    #[error(transparent)]
-    Engine(#[from] crate::runtime::EngineError),
     #[error("the embedded mapper does not load: {0}")]
     Embedded(#[from] crate::runtime::LoadError),
     #[error("MAPPER_SETTINGS: {0:?} is not KEY=VALUE")]
@@ -119,7 +117,7 @@ impl Forwarder {
         };
         let runtime = Runtime::new(SandboxLimits {
             memory_bytes: memory_mb << 20,
-        })?;
+        });
         let settings = MapperSettings::from_lookup(var)?;
         let s3 = match settings.uri {
             MapperUri::S3 { .. } => {

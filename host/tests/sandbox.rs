@@ -51,8 +51,7 @@ async fn run_mode(
 async fn faults_fail_one_invocation_and_the_next_one_works() {
     let runtime = Runtime::new(SandboxLimits {
         memory_bytes: 64 << 20,
-    })
-    .expect("engine");
+    });
     let mapper = load_test_mapper(&runtime).await;
     assert_eq!(mapper.label(), "test-mapper@2.0.0-test");
 

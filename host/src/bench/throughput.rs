@@ -153,7 +153,7 @@ fn wanted(options: &Options, name: &str) -> bool {
 }
 
 pub async fn measure(options: &Options, collector: &LocalCollector) -> Result<Vec<Row>> {
-    let runtime = Runtime::new(SandboxLimits::default())?;
+    let runtime = Runtime::new(SandboxLimits::default());
     let mapper = crate::cli::load_mapper_from(&runtime, options.mapper.as_deref()).await?;
     let invocation = Invocation {
         request_id: "bench".into(),

@@ -125,16 +125,15 @@ pub struct Ran {
 }
 
 impl Runtime {
-    /// Sets up the engine of the default mapper (nearly every process runs it, at least as
-    /// the fallback); the other one waits for the first mapper that needs it.
-    pub fn new(limits: SandboxLimits) -> Result<Runtime, EngineError> {
-        let runtime = Runtime {
+    /// Builds nothing yet: each engine is set up by the first mapper that needs it, so a
+    /// process that runs a mapper from S3 never builds the default's (a failure to set one
+    /// up is the load's error, [`LoadError::Engine`]).
+    pub fn new(limits: SandboxLimits) -> Runtime {
+        Runtime {
             builtin: OnceLock::new(),
             bounded: OnceLock::new(),
             limits,
-        };
-        runtime.lane(Trust::Builtin)?;
-        Ok(runtime)
+        }
     }
 
     fn lane(&self, trust: Trust) -> Result<&Lane, EngineError> {

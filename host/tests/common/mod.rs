@@ -122,7 +122,7 @@ pub fn to_wit(r: rds_mapper::Record) -> LogRecord {
 }
 
 pub fn runtime() -> Runtime {
-    Runtime::new(SandboxLimits::default()).expect("engine")
+    Runtime::new(SandboxLimits::default())
 }
 
 /// Parses JSON lines.
