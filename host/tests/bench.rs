@@ -1,8 +1,11 @@
 //! `rds-forwarder bench` end to end: one short run, checked for what it measured (the same
 //! records native, in wasm and at the collector; every section present), never for how fast.
 
+mod common;
+
 use std::process::Command;
 
+use common::forwarder;
 use serde_json::Value;
 
 fn bench(args: &[&str]) -> Value {
@@ -93,28 +96,25 @@ fn an_rds_event_row_and_a_filter_that_matches_nothing() {
     assert!(none["throughput"].as_array().unwrap().is_empty());
 }
 
+/// What `rds-forwarder ARGS` says on stderr when it fails, as it must, with exit code 1.
+fn bench_refusal(args: &[&str]) -> String {
+    let out = forwarder(args);
+    assert_eq!(out.status.code(), Some(1));
+    String::from_utf8_lossy(&out.stderr).trim().to_owned()
+}
+
 #[test]
 fn a_bad_duration_is_named() {
-    let out = Command::new(env!("CARGO_BIN_EXE_rds-forwarder"))
-        .args(["bench", "--seconds", "inf"])
-        .output()
-        .expect("running rds-forwarder bench");
-    assert_eq!(out.status.code(), Some(1));
     assert_eq!(
-        String::from_utf8_lossy(&out.stderr).trim(),
+        bench_refusal(&["bench", "--seconds", "inf"]),
         "error: --seconds inf: expected 0 to 600"
     );
 }
 
 #[test]
 fn a_missing_fixtures_directory_is_named() {
-    let out = Command::new(env!("CARGO_BIN_EXE_rds-forwarder"))
-        .args(["bench", "--fixtures", "/nonexistent-fixtures"])
-        .output()
-        .expect("running rds-forwarder bench");
-    assert_eq!(out.status.code(), Some(1));
     assert_eq!(
-        String::from_utf8_lossy(&out.stderr).trim(),
+        bench_refusal(&["bench", "--fixtures", "/nonexistent-fixtures"]),
         "error: /nonexistent-fixtures: no logs/MANIFEST.tsv; run from the repository root or pass --fixtures"
     );
 }

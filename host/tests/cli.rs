@@ -7,13 +7,6 @@ use std::process::{Command, Output};
 
 use common::*;
 
-fn forwarder(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rds-forwarder"))
-        .args(args)
-        .output()
-        .expect("running rds-forwarder")
-}
-
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }

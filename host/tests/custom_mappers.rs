@@ -5,16 +5,8 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
 
 use common::*;
-
-fn forwarder(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rds-forwarder"))
-        .args(args)
-        .output()
-        .expect("rds-forwarder")
-}
 
 fn examples() -> PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest/examples/mappers/fixtures")

@@ -224,6 +224,20 @@ fn sent_ids(batches: &[Batch]) -> Vec<String> {
     ids
 }
 
+/// At-least-once: every record sent arrived, some perhaps twice (after a re-send).
+fn assert_every_record_arrived(report: &MemoryReport, batches: &[Batch]) {
+    let mut got = received_ids(report);
+    got.dedup();
+    assert_eq!(got, sent_ids(batches), "every record arrived at least once");
+}
+
+/// Connections the collector accepted (each one a handshake).
+fn connections(collector: &Collector) -> usize {
+    collector
+        .connections
+        .load(std::sync::atomic::Ordering::SeqCst)
+}
+
 #[tokio::test]
 async fn first_host_refuses_so_the_second_gets_everything() {
     // The second "host" listens; nothing listens on the first at the same port.
@@ -243,12 +257,7 @@ async fn first_host_refuses_so_the_second_gets_everything() {
     );
     assert_eq!(sink.stats.failed_attempts, 1, "one refused connect");
     assert_eq!(sink.stats.connects, 1);
-    assert_eq!(
-        collector
-            .connections
-            .load(std::sync::atomic::Ordering::SeqCst),
-        1
-    );
+    assert_eq!(connections(&collector), 1);
     assert!(report.problems.lock().unwrap().is_empty());
 }
 
@@ -266,18 +275,10 @@ async fn a_connection_dropped_mid_batch_is_retried_and_every_record_arrives() {
         sink.deliver(b).await.expect("delivered after a reconnect");
     }
     sink.close().await;
-    let mut got = received_ids(&report);
-    got.dedup();
-    assert_eq!(
-        got,
-        sent_ids(&batches),
-        "every record arrived at least once"
-    );
+    assert_every_record_arrived(&report, &batches);
     assert_eq!(sink.stats.failed_attempts, 1);
     assert_eq!(
-        collector
-            .connections
-            .load(std::sync::atomic::Ordering::SeqCst),
+        connections(&collector),
         2,
         "a fresh handshake after the drop"
     );
@@ -304,19 +305,10 @@ async fn queued_batches_are_confirmed_once_and_resent_whole_after_a_drop() {
     );
     sink.confirm().await.expect("confirmed after re-sending");
     sink.close().await;
-    let mut got = received_ids(&report);
-    got.dedup();
-    assert_eq!(
-        got,
-        sent_ids(&batches),
-        "every record arrived at least once"
-    );
+    assert_every_record_arrived(&report, &batches);
     assert_eq!(sink.stats.records, 6000);
     assert!(
-        collector
-            .connections
-            .load(std::sync::atomic::Ordering::SeqCst)
-            >= 2,
+        connections(&collector) >= 2,
         "a fresh handshake after the drop"
     );
 }
@@ -443,18 +435,10 @@ async fn a_flapping_collector_still_gets_every_record() {
         // Reconnect for the next batch, so every batch meets a flapping connection.
         sink.close().await;
     }
-    let mut got = received_ids(&report);
-    got.dedup();
+    assert_every_record_arrived(&report, &batches);
     assert_eq!(
-        got,
-        sent_ids(&batches),
-        "every record arrived at least once"
-    );
-    let connections = collector
-        .connections
-        .load(std::sync::atomic::Ordering::SeqCst);
-    assert_eq!(
-        connections, 8,
+        connections(&collector),
+        8,
         "each batch: one dropped connection, one good one"
     );
     assert_eq!(sink.stats.failed_attempts, 4);

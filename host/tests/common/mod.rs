@@ -15,6 +15,14 @@ use rds_forwarder::runtime::{RunError, Runtime, SandboxLimits};
 use rds_forwarder::sink::Memory;
 use serde_json::Value;
 
+/// Runs this build's `rds-forwarder` binary with `args`, from the current directory.
+pub fn forwarder(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_rds-forwarder"))
+        .args(args)
+        .output()
+        .expect("running rds-forwarder")
+}
+
 /// The receive time every test passes, so records without a time of their own are stable.
 pub const NOW_MS: i64 = 1_700_000_000_000;
 
