@@ -13,7 +13,8 @@
 //! - [`formats`]: every RDS engine's log formats: entries and typed fields.
 //! - [`logs`]: CloudWatch log events → `#RDS_LOG` records.
 //! - [`rds_event`]: EventBridge `aws.rds` events → `#RDS_EVENT` records, with severity.
-//! - [`output`]: the [`Output`] trait and the batching in front of it.
+//! - [`output`]: the [`Output`] trait and the batching in front of it; [`packed`], a batch as
+//!   `sink.send-packed` takes it.
 //! - [`rules`]: the mapping config (rules without code), applied as a [`Hook`]; [`redact`].
 //! - [`record`], [`level`], [`time`], [`config`], [`error`]: the shared vocabulary.
 //! - [`generate`]: realistic Lambda events from sample logs, for benchmarks and load tests.
@@ -28,6 +29,7 @@ pub mod level;
 pub mod log_source;
 pub mod logs;
 pub mod output;
+pub mod packed;
 pub mod rds_event;
 pub mod record;
 pub mod redact;
@@ -46,7 +48,7 @@ pub const MAPPER_NAME: &str = "rds-mapper";
 /// This mapper's version.
 pub const MAPPER_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The version of the WIT package `whatap:rds-mapper` this library implements.
-pub const CONTRACT_VERSION: &str = "1.1.0";
+pub const CONTRACT_VERSION: &str = "1.2.0";
 
 /// What the host tells the mapper about one invocation.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -102,7 +102,7 @@ fn describe_the_embedded_mapper_and_the_same_one_from_a_file() {
     let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(info["name"], "rds-mapper");
     assert_eq!(info["version"], env!("CARGO_PKG_VERSION"));
-    assert_eq!(info["contract"], "1.1.0");
+    assert_eq!(info["contract"], "1.2.0");
     assert_eq!(info["origin"], "embedded");
 
     let dir = tempfile::tempdir().unwrap();

@@ -247,7 +247,7 @@ fn the_mapper_is_hot_swapped_from_s3_and_bad_objects_keep_the_previous_one() {
         (
             "future contract",
             std::fs::read(test_component("future_mapper")).unwrap(),
-            "built for contract whatap:rds-mapper@2.0.0, but this host implements whatap:rds-mapper@1.1.0",
+            "built for contract whatap:rds-mapper@2.0.0, but this host implements whatap:rds-mapper@1.2.0",
         ),
     ];
     for (i, (what, bytes, reason)) in bad.iter().enumerate() {

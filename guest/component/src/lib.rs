@@ -9,7 +9,7 @@
 wit_bindgen::generate!({
     world: "rds-mapper",
     path: "../../wit",
-    // Records are lowered from borrowed strings: no copy per string (see wrapper.rs).
+    // A packed batch is lowered from the guest's own buffers, not copied again (see wrapper.rs).
     ownership: Borrowing { duplicate_if_necessary: false },
 });
 

@@ -7,63 +7,30 @@
 
 use exports::whatap::rds_mapper::mapper::Guest;
 use whatap::rds_mapper::types::{
-    ErrorKind, FieldValue, Invocation, Level, LogRecord, MapError, MapperInfo, Skipped, Summary,
+    ErrorKind, Invocation, Level, MapError, MapperInfo, Skipped, Summary,
 };
 use whatap::rds_mapper::{diagnostics, sink};
 
 struct Component;
 
 /// The host's imports as the library's `Output`.
-struct Host;
+#[derive(Default)]
+struct Host {
+    /// The last batch's buffers, reused by the next.
+    packed: rds_mapper::packed::Packed,
+}
 
 impl rds_mapper::Output for Host {
-    /// One `sink.send-tagged` per batch. The records are lowered from borrowed strings, and a
-    /// stream's tags go once: building owned WIT records cost an allocation per string, and the
-    /// host lifting the same stream tags for every record was most of the boundary's cost.
+    /// One `sink.send-packed` per batch: the batch's strings copied once into one text, which
+    /// the host checks once. Lowered as `log-record`s, every string of every record was a
+    /// check on the host's side and every record's tags and fields a list on ours.
     fn send(&mut self, batch: Vec<rds_mapper::Record>) -> Result<(), String> {
-        let Some(first) = batch.first() else {
+        if batch.is_empty() {
             return Ok(());
-        };
-        // A batch is one stream's in the library; records of several streams (a custom
-        // mapper's doing) go with their stream tags inlined.
-        let shared = batch
-            .iter()
-            .all(|r| std::sync::Arc::ptr_eq(&r.stream_tags, &first.stream_tags));
-        let mut tags: Vec<(&str, &str)> = Vec::new();
-        let mut fields: Vec<(&str, FieldValue<'_>)> = Vec::new();
-        let mut spans = Vec::with_capacity(batch.len());
-        for r in &batch {
-            let (t, f) = (tags.len(), fields.len());
-            if shared {
-                tags.extend(r.tags.iter().map(|(k, v)| (k.as_ref(), v.as_ref())));
-            } else {
-                tags.extend(r.all_tags());
-            }
-            fields.extend(r.fields.iter().map(|(k, v)| (k.as_ref(), field_value(v))));
-            spans.push((t..tags.len(), f..fields.len()));
         }
-        let records: Vec<LogRecord<'_>> = batch
-            .iter()
-            .zip(spans)
-            .map(|(r, (t, f))| LogRecord {
-                category: &r.category,
-                time: r.time,
-                tags: &tags[t],
-                fields: &fields[f],
-                content: &r.content,
-                line: r.line,
-            })
-            .collect();
-        let stream: Vec<(&str, &str)> = if shared {
-            first
-                .stream_tags
-                .iter()
-                .map(|(k, v)| (k.as_ref(), v.as_ref()))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        sink::send_tagged(&stream, &records)
+        self.packed.pack(&batch).map_err(|e| e.to_string())?;
+        let p = &self.packed;
+        sink::send_packed(&p.text, &p.ends, &p.words)
     }
 
     fn log(&mut self, level: rds_mapper::LogLevel, message: &str) {
@@ -75,15 +42,6 @@ impl rds_mapper::Output for Host {
             rds_mapper::LogLevel::Error => Level::Error,
         };
         diagnostics::log(level, message);
-    }
-}
-
-fn field_value(v: &rds_mapper::FieldValue) -> FieldValue<'_> {
-    match v {
-        rds_mapper::FieldValue::Text(s) => FieldValue::Text(s),
-        rds_mapper::FieldValue::Integer(i) => FieldValue::Integer(*i),
-        rds_mapper::FieldValue::Float(f) => FieldValue::Float(*f),
-        rds_mapper::FieldValue::Boolean(b) => FieldValue::Boolean(*b),
     }
 }
 
@@ -104,7 +62,7 @@ impl Guest for Component {
             received_ms: context.received_ms,
             config: context.config,
         };
-        match rds_mapper::map_event_with(&event, &invocation, &mut Host, &mut new_hook()) {
+        match rds_mapper::map_event_with(&event, &invocation, &mut Host::default(), &mut new_hook()) {
             Ok(s) => Ok(Summary {
                 event_kind: s.event_kind,
                 records: s.records,

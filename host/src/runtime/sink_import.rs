@@ -13,6 +13,7 @@ use wasmtime::component::{ComponentType, Lift, Linker, WasmList, WasmStr};
 use wasmtime::{AsContext, StoreContextMut};
 
 use super::contract::{HOST_CONTRACT, PACKAGE};
+use super::packed::Unpacked;
 use super::state::HostState;
 use crate::sink::{BatchRef, Discard, FieldRef, RecordRef};
 
@@ -44,8 +45,8 @@ enum FieldView {
 
 type Tags = WasmList<(WasmStr, WasmStr)>;
 
-/// Defines `sink.send` (1.0) and `sink.send-tagged` (1.1). The linker matches a component
-/// that imports `sink@1.0.0` to these by semver.
+/// Defines `sink.send` (1.0), `sink.send-tagged` (1.1) and `sink.send-packed` (1.2). The
+/// linker matches a component that imports an older `sink` to these by semver.
 pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     let mut sink = linker.instance(&format!("{PACKAGE}/sink@{HOST_CONTRACT}"))?;
     sink.func_wrap_async(
@@ -61,7 +62,47 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             Box::new(async move { Ok((deliver(store, Some(stream_tags), batch).await?,)) })
         },
     )?;
+    sink.func_wrap_async(
+        "send-packed",
+        |store: StoreContextMut<'_, HostState>,
+         (text, ends, words): (WasmStr, WasmList<u32>, WasmList<i64>)| {
+            Box::new(async move { Ok((deliver_packed(store, text, ends, words).await?,)) })
+        },
+    )?;
     Ok(())
+}
+
+/// `send-packed`: the text checked as UTF-8 once, the numbers read where they lie.
+async fn deliver_packed(
+    mut store: StoreContextMut<'_, HostState>,
+    text: WasmStr,
+    ends: WasmList<u32>,
+    words: WasmList<i64>,
+) -> wasmtime::Result<Result<(), String>> {
+    let mut sink = std::mem::replace(&mut store.data_mut().sink, Box::new(Discard));
+    // The sink encodes the batch before `send` returns; the future borrows only the sink, so
+    // the guest's memory is no longer borrowed when it is awaited. In a block of its own, so
+    // the future is gone before the sink goes back into the store.
+    let outcome = {
+        let sending = {
+            let cx = store.as_context();
+            text.to_str(&cx).and_then(|text| {
+                let unpacked = Unpacked::read(&text, ends.as_le_slice(&cx), words.as_le_slice(&cx))
+                    .map_err(|e| {
+                        wasmtime::Error::msg(format!(
+                            "the mapper's sink.send-packed batch breaks the layout: {e}"
+                        ))
+                    })?;
+                let records = unpacked.records();
+                Ok(sink.send(&unpacked.batch(&records)))
+            })
+        };
+        match sending {
+            Ok(sending) => Ok(sending.await),
+            Err(e) => Err(e),
+        }
+    };
+    settle(&mut store, sink, outcome)
 }
 
 /// Where one record's tags and fields are in the batch-wide vectors.
@@ -171,10 +212,19 @@ async fn deliver(
             Err(e) => Err(e),
         }
     };
-    store_back(&mut store, sink);
-    // Not UTF-8, or out of bounds: the guest broke the canonical ABI; it traps.
-    let result = outcome?;
-    Ok(match result {
+    settle(&mut store, sink, outcome)
+}
+
+/// Puts the lent sink back and gives the guest the outcome: a send the sink refused is the
+/// guest's `err` (its reason kept for the host), a batch the host could not read a trap.
+fn settle(
+    store: &mut StoreContextMut<'_, HostState>,
+    sink: Box<dyn crate::sink::RecordSink>,
+    outcome: wasmtime::Result<Result<(), crate::sink::SinkError>>,
+) -> wasmtime::Result<Result<(), String>> {
+    store.data_mut().sink = sink;
+    // Not UTF-8, out of bounds, or against the packed layout: the guest broke the contract.
+    Ok(match outcome? {
         Ok(()) => Ok(()),
         Err(e) => {
             let message = e.to_string();
@@ -192,8 +242,4 @@ fn strs<'a>(v: &'a [(Cow<'_, str>, Cow<'_, str>)]) -> Vec<(&'a str, &'a str)> {
 enum FieldText<'a> {
     Text(Cow<'a, str>),
     Other(FieldRef<'static>),
-}
-
-fn store_back(store: &mut StoreContextMut<'_, HostState>, sink: Box<dyn crate::sink::RecordSink>) {
-    store.data_mut().sink = sink;
 }
