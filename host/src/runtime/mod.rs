@@ -358,12 +358,13 @@ pub fn engine_config(trust: Trust) -> Config {
     config
 }
 
-/// Sandboxes at once per engine: the forwarder runs one event at a time, and a mapping
-/// config's dry run beside it at most. One more is refused with wasmtime's error naming the
-/// limit, never queued.
+/// Sandboxes alive at once per engine. The forwarder runs one at a time (an event, or a
+/// mapping config's dry run before it); the rest is room for a caller of the library that runs
+/// a few at once. One more is refused with wasmtime's error naming the limit, never queued.
+/// `MAPPER_MEMORY_MB` is at most 4096, so a slot never outgrows the 4 GiB reservation.
 const POOL_SANDBOXES: u32 = 4;
-/// The guest memory a sandbox's slot keeps mapped between events: a 1 MB CloudWatch batch's
-/// whole sandbox.
+/// The guest memory a sandbox's slot keeps resident between events: all of what a 1 MB
+/// CloudWatch batch's sandbox touches.
 const POOL_KEEP_RESIDENT: usize = 16 << 20;
 /// The same for its tables (function references), which are small.
 const TABLE_KEEP_RESIDENT: usize = 64 << 10;
