@@ -97,13 +97,19 @@ impl<'a> Unpacked<'a> {
         // than the batch could hold.
         let n = c.count("records", 4, 2)?;
         let mut records = Vec::with_capacity(n);
-        let mut tags = Vec::with_capacity(c.strings_left() / 2);
-        let mut fields = Vec::with_capacity(c.strings_left() / 2);
-        for _ in 0..n {
+        let mut tags = Vec::new();
+        let mut fields = Vec::new();
+        for i in 0..n {
             let time = c.word("a record's time")?;
             let line = c.word("a record's line")?;
             let own_tags = c.count("a record's tags", 0, 2)?;
             let own_fields = c.count("a record's fields", 1, 1)?;
+            if i == 0 {
+                // The records of a batch are mostly alike: sized from the first, never past
+                // what the strings left could fill.
+                tags.reserve(own_tags.saturating_mul(n).min(c.strings_left() / 2));
+                fields.reserve(own_fields.saturating_mul(n).min(c.strings_left()));
+            }
             let category = c.string("a record's category")?;
             let content = c.string("a record's content")?;
             let t = tags.len();
