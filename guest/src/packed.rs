@@ -38,45 +38,37 @@ impl Packed {
         let shared = batch
             .iter()
             .all(|r| Arc::ptr_eq(&r.stream_tags, &first.stream_tags));
-        // Grown once, from the batch's own sizes, rather than by doubling.
-        self.text
-            .reserve(batch.iter().map(Record::approx_size).sum::<usize>());
-        let per = 2 + 2 * first.tags.len() + 2 * first.fields.len();
-        self.ends.reserve(per * batch.len());
-        self.words
-            .reserve((4 + 2 * first.fields.len()) * batch.len() + 2);
+        // The buffers outlive the batch: sized once, on the first batch of a call, from its
+        // own sizes, rather than grown by doubling; later batches find them large enough.
+        if self.text.capacity() == 0 {
+            self.text
+                .reserve(batch.iter().map(Record::approx_size).sum::<usize>());
+            let per = 2 + 2 * first.tags.len() + 2 * first.fields.len();
+            self.ends.reserve(per * batch.len());
+            self.words
+                .reserve((4 + 2 * first.fields.len()) * batch.len() + 2);
+        }
 
+        let stream = first
+            .stream_tags
+            .iter()
+            .map(|(k, v)| (k.as_ref(), v.as_ref()));
         if shared {
-            self.words.push(first.stream_tags.len() as i64);
-            for (k, v) in first.stream_tags.iter() {
-                self.string(k)?;
-                self.string(v)?;
-            }
+            self.pairs(stream)?;
         } else {
-            self.words.push(0);
+            self.pairs(std::iter::empty())?;
         }
         self.words.push(batch.len() as i64);
         for r in batch {
-            let tags = if shared {
-                r.tags.len()
-            } else {
-                r.all_tags().count()
-            };
-            self.words
-                .extend([r.time, r.line, tags as i64, r.fields.len() as i64]);
+            self.words.extend([r.time, r.line]);
             self.string(&r.category)?;
             self.string(&r.content)?;
             if shared {
-                for (k, v) in &r.tags {
-                    self.string(k)?;
-                    self.string(v)?;
-                }
+                self.pairs(r.tags.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))?;
             } else {
-                for (k, v) in r.all_tags() {
-                    self.string(k)?;
-                    self.string(v)?;
-                }
+                self.pairs(r.all_tags())?;
             }
+            self.words.push(r.fields.len() as i64);
             for (k, v) in &r.fields {
                 match v {
                     FieldValue::Text(s) => {
@@ -102,6 +94,24 @@ impl Packed {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Tag pairs: their count as a word, then key and value as strings. The count is written
+    /// once the pairs are, so an iterator is walked once.
+    fn pairs<'t>(
+        &mut self,
+        tags: impl Iterator<Item = (&'t str, &'t str)>,
+    ) -> Result<(), TooLarge> {
+        let at = self.words.len();
+        self.words.push(0);
+        let mut n = 0;
+        for (k, v) in tags {
+            self.string(k)?;
+            self.string(v)?;
+            n += 1;
+        }
+        self.words[at] = n;
         Ok(())
     }
 
