@@ -302,9 +302,7 @@ pub async fn serve() -> Result<(), lambda_runtime::Error> {
         }
     };
     let mapper = forwarder.store.current();
-    // Whether the mapper runs with a time budget inside the sandbox (see `runtime::Trust`).
-    let time_budget = mapper.trust == crate::runtime::Trust::Bounded;
-    tracing::info!(mapper = %mapper.label(), time_budget, "Forwarder ready.");
+    tracing::info!(mapper = %mapper.label(), time_budget = mapper.has_time_budget(), "Forwarder ready.");
     let on_term = forwarder.clone();
     tokio::spawn(async move {
         if let Ok(mut term) =

@@ -398,7 +398,7 @@ impl MapperStore {
                 state.version = Some(version.clone());
                 match self.verify_and_load(runtime, &bytes, &uri).await {
                     Ok(mapper) => {
-                        tracing::info!(mapper = %mapper.label(), origin = %uri, version = %version, time_budget = mapper.trust == crate::runtime::Trust::Bounded, "Mapper swapped in.");
+                        tracing::info!(mapper = %mapper.label(), origin = %uri, version = %version, time_budget = mapper.has_time_budget(), "Mapper swapped in.");
                         self.swap(mapper);
                     }
                     Err(e) => tracing::error!(

@@ -117,6 +117,12 @@ impl Mapper {
     pub fn label(&self) -> String {
         format!("{}@{}", self.info.name, self.info.version)
     }
+
+    /// Whether its sandbox interrupts it at the end of its time budget: every mapper but the
+    /// built-in default (see [`Trust`]). Logged when a mapper starts serving.
+    pub fn has_time_budget(&self) -> bool {
+        self.trust == Trust::Bounded
+    }
 }
 
 /// The outcome of one invocation, with the sink handed back for the next one.
