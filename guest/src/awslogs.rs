@@ -75,7 +75,8 @@ impl<'a> LogEvent<'a> {
         // between the quotes; with one, unescaping cannot fail.
         let raw: &'a str = self.raw_message.get();
         match raw.get(1..raw.len().saturating_sub(1)) {
-            Some(text) if !text.contains('\\') => Cow::Borrowed(text),
+            // `memchr`: the standard library's byte search goes a word at a time in the guest.
+            Some(text) if memchr::memchr(b'\\', text.as_bytes()).is_none() => Cow::Borrowed(text),
             _ => Cow::Owned(serde_json::from_str::<String>(raw).unwrap_or_default()),
         }
     }

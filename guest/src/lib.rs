@@ -38,10 +38,12 @@ pub mod time;
 
 use serde_json::{Map, Value};
 
+use logs::Emit;
+
 pub use config::Config;
 pub use error::MapError;
-pub use output::{Batcher, Collect, LogLevel, Output};
-pub use record::{FieldValue, Record};
+pub use output::{Batcher, Collect, Count, LogLevel, Output};
+pub use record::{FieldValue, Record, RecordParts};
 
 /// This mapper's name, as `describe()` reports it.
 pub const MAPPER_NAME: &str = "rds-mapper";
@@ -78,6 +80,12 @@ pub struct Summary {
 /// counted in the summary as `dropped-by-mapper`, never silent.
 pub trait Hook {
     fn record(&mut self, record: Record) -> Option<Record>;
+
+    /// Whether this hook returns every record as it is. The mapping then packs each entry
+    /// straight from its parse, never building the [`Record`] a hook would see.
+    fn passes_all(&self) -> bool {
+        false
+    }
 }
 
 /// The default mapper's hook: every record as it is.
@@ -86,6 +94,10 @@ pub struct Unchanged;
 impl Hook for Unchanged {
     fn record(&mut self, record: Record) -> Option<Record> {
         Some(record)
+    }
+
+    fn passes_all(&self) -> bool {
+        true
     }
 }
 
@@ -113,26 +125,13 @@ pub fn map_event_with(
         let (level, line) = rules::describe(r);
         output.log(level, &line);
     }
+    let passes_all = rules.is_none() && hook.passes_all();
     let mut chain = Chain {
         rules: rules.as_mut(),
         hook,
     };
-    let mut hooked = Hooked {
-        output,
-        hook: &mut chain,
-        dropped: 0,
-        emptied: 0,
-    };
-    let mut summary = map_unhooked(event, invocation, &mut hooked)?;
-    if hooked.dropped > 0 {
-        summary
-            .skipped
-            .push(("dropped-by-mapper".into(), hooked.dropped));
-    }
-    summary.records -= hooked.dropped.min(summary.records);
-    // A batch the hook emptied never reached `sink.send`.
-    summary.batches -= hooked.emptied.min(summary.batches);
-    Ok(summary)
+    let hook: Option<&mut dyn Hook> = if passes_all { None } else { Some(&mut chain) };
+    map_with(event, invocation, output, hook)
 }
 
 /// The mapping config's rules, then the mapper's own hook.
@@ -151,38 +150,53 @@ impl Hook for Chain<'_> {
     }
 }
 
-/// Runs each batch through the hook on its way to the output.
-struct Hooked<'a> {
-    output: &'a mut dyn Output,
-    hook: &'a mut dyn Hook,
+/// Records on their way to the batches: through the hook as [`Record`]s when there is one,
+/// packed in place when there is none.
+struct Emitter<'b, 'o> {
+    batcher: Batcher<'o, dyn Output + 'o>,
+    hook: Option<&'b mut dyn Hook>,
+    /// Records the hook dropped.
     dropped: u32,
-    emptied: u32,
 }
 
-impl Output for Hooked<'_> {
-    fn send(&mut self, batch: Vec<Record>) -> Result<(), String> {
-        let before = batch.len();
-        let kept: Vec<Record> = batch
-            .into_iter()
-            .filter_map(|r| self.hook.record(r))
-            .collect();
-        self.dropped += (before - kept.len()) as u32;
-        if kept.is_empty() {
-            self.emptied += 1;
-            return Ok(());
+impl Emit for Emitter<'_, '_> {
+    fn emit(&mut self, record: &impl RecordParts) -> Result<(), MapError> {
+        let Some(hook) = self.hook.as_deref_mut() else {
+            return self.batcher.push(record);
+        };
+        match hook.record(record.to_record()) {
+            Some(kept) => self.batcher.push(&kept),
+            None => {
+                self.dropped += 1;
+                Ok(())
+            }
         }
-        self.output.send(kept)
-    }
-
-    fn log(&mut self, level: LogLevel, message: &str) {
-        self.output.log(level, message);
     }
 }
 
-fn map_unhooked(
+impl Emitter<'_, '_> {
+    /// The summary of a call that emitted everything it read.
+    fn finish(mut self, event_kind: &str, split: u32) -> Result<Summary, MapError> {
+        self.batcher.flush()?;
+        let mut skipped = Vec::new();
+        if self.dropped > 0 {
+            skipped.push(("dropped-by-mapper".into(), self.dropped));
+        }
+        Ok(Summary {
+            event_kind: event_kind.into(),
+            records: self.batcher.records,
+            batches: self.batcher.batches,
+            skipped,
+            split,
+        })
+    }
+}
+
+fn map_with(
     event: &[u8],
     invocation: &Invocation,
     output: &mut dyn Output,
+    hook: Option<&mut dyn Hook>,
 ) -> Result<Summary, MapError> {
     let config = Config::from_pairs(&invocation.config)?;
     let root = parse_root(event)?;
@@ -200,20 +214,17 @@ fn map_unhooked(
         let json = awslogs::decode(data, config.max_decompressed_bytes)?;
         // The base64 text is done with: free it before the payload's records add up.
         drop(root);
-        return map_awslogs(&json, &config, output);
+        return map_awslogs(&json, &config, output, hook);
     }
     match root.get("source").and_then(Value::as_str) {
         Some("aws.rds") => {
-            let mut batcher = Batcher::new(output, &config);
-            batcher.push(rds_event::map_rds_event(&root, invocation.received_ms))?;
-            batcher.flush()?;
-            Ok(Summary {
-                event_kind: "rds-event".into(),
-                records: batcher.records,
-                batches: batcher.batches,
-                skipped: Vec::new(),
-                split: 0,
-            })
+            let mut emitter = Emitter {
+                batcher: Batcher::new(output, &config),
+                hook,
+                dropped: 0,
+            };
+            emitter.emit(&rds_event::map_rds_event(&root, invocation.received_ms))?;
+            emitter.finish("rds-event", 0)
         }
         Some(other) => Err(MapError::unsupported(format!(
             "EventBridge event from source {other:?} (detail-type {:?}) is not an RDS event; \
@@ -259,7 +270,12 @@ fn json_type(v: &Value) -> &'static str {
     }
 }
 
-fn map_awslogs(json: &[u8], config: &Config, output: &mut dyn Output) -> Result<Summary, MapError> {
+fn map_awslogs(
+    json: &[u8],
+    config: &Config,
+    output: &mut dyn Output,
+    hook: Option<&mut dyn Hook>,
+) -> Result<Summary, MapError> {
     let payload = awslogs::parse(json)?;
     if payload.is_control() {
         // CloudWatch's reachability check: acknowledge it, count it, send nothing.
@@ -272,29 +288,16 @@ fn map_awslogs(json: &[u8], config: &Config, output: &mut dyn Output) -> Result<
         });
     }
     let stream = logs::StreamTags::new(&payload);
-    let mut batcher = Batcher::expecting(output, config, payload.log_events.len());
-    let mut failed = None;
+    let mut emitter = Emitter {
+        batcher: Batcher::expecting(output, config, payload.log_events.len()),
+        hook,
+        dropped: 0,
+    };
     let mut split = 0;
     for event in &payload.log_events {
-        split += stream.records(event, config.max_content_bytes, &mut |record| {
-            if failed.is_none()
-                && let Err(e) = batcher.push(record)
-            {
-                failed = Some(e);
-            }
-        });
-        if let Some(e) = failed {
-            return Err(e);
-        }
+        split += stream.records(event, config.max_content_bytes, &mut emitter)?;
     }
-    batcher.flush()?;
-    Ok(Summary {
-        event_kind: "awslogs".into(),
-        records: batcher.records,
-        batches: batcher.batches,
-        skipped: Vec::new(),
-        split,
-    })
+    emitter.finish("awslogs", split)
 }
 
 #[cfg(test)]

@@ -1,12 +1,30 @@
 //! CloudWatch Logs events to `#RDS_LOG` records.
+//!
+//! Each entry's record is read in place from its parse ([`RecordParts`]) and handed to an
+//! [`Emit`]: the default mapping packs it for the host as it is, so a record costs no
+//! allocation; a custom mapper's hook gets it as a [`Record`].
 
 use crate::awslogs::{LogData, LogEvent};
-use crate::formats::parse_message;
+use crate::error::MapError;
+use crate::formats::{Value, parse_message};
 use crate::log_source::{LogGroup, instance_from_stream};
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use crate::record::{CATEGORY_LOG, FieldValue, Record, Tags, Text};
+use crate::record::{CATEGORY_LOG, FieldRef, FieldValue, Record, RecordParts, Tags, Text};
+
+/// Where mapped records go, one at a time, read in place.
+pub trait Emit {
+    fn emit(&mut self, record: &impl RecordParts) -> Result<(), MapError>;
+}
+
+/// Records collected as [`Record`]s; for tests.
+impl Emit for Vec<Record> {
+    fn emit(&mut self, record: &impl RecordParts) -> Result<(), MapError> {
+        self.push(record.to_record());
+        Ok(())
+    }
+}
 
 /// Tags shared by every record of one payload (one log stream), computed once and shared by
 /// the records, not copied into each.
@@ -47,8 +65,8 @@ impl StreamTags {
         }
     }
 
-    /// The records of one log event: one per entry in its message, each with the entry's
-    /// text kept whole and the fields its format's parser read.
+    /// Emits the records of one log event: one per entry in its message, each with the
+    /// entry's text kept whole and the fields its format's parser read.
     ///
     /// An entry whose content exceeds `max_content_bytes` is split into parts (at character
     /// boundaries) that carry `part`, `parts` and `original_length`; the number of entries
@@ -58,61 +76,147 @@ impl StreamTags {
         &self,
         event: &LogEvent<'_>,
         max_content_bytes: usize,
-        out: &mut impl FnMut(Record),
-    ) -> u32 {
+        out: &mut impl Emit,
+    ) -> Result<u32, MapError> {
         let mut split = 0;
         let message = event.message();
         let message: &str = &message;
         let entries = parse_message(&self.log_type, message);
         let several = entries.len() > 1;
-        for (i, entry) in entries.into_iter().enumerate() {
-            let parsed = entry.parsed;
-            // The entry's own time when it says more than CloudWatch's (a fraction of a
-            // second, or one of several entries sharing one CloudWatch timestamp).
-            let time = match parsed.time_ms {
-                Some(t) if parsed.precise || several => t,
-                _ => event.timestamp,
+        let event_seed = self.id_seed.part(&event.id);
+        for (i, entry) in entries.iter().enumerate() {
+            let parsed = &entry.parsed;
+            let line = i as i64 + 1;
+            let mut digits = [0u8; 20];
+            let mut hex = [0u8; 16];
+            let record = EntryRecord {
+                stream: &self.tags,
+                // The entry's own time when it says more than CloudWatch's (a fraction of a
+                // second, or one of several entries sharing one CloudWatch timestamp).
+                time: match parsed.time_ms {
+                    Some(t) if parsed.precise || several => t,
+                    _ => event.timestamp,
+                },
+                line,
+                content: if several { entry.text } else { message },
+                engine: parsed.engine,
+                level: parsed.level.as_str(),
+                parse_error: parsed.unparsed,
+                parsed: &parsed.fields,
+                cw_event_id: &event.id,
+                record_id: event_seed
+                    .part(decimal(line as u64, &mut digits))
+                    .hex(&mut hex),
             };
-            let content = if several { entry.text } else { message };
-            let mut r = Record::new(CATEGORY_LOG, time, content.to_owned());
-            r.line = i as i64 + 1;
-            r.stream_tags = Arc::clone(&self.tags);
-            r.tags.reserve(3);
-            if let Some(engine) = parsed.engine {
-                r.tags.push(("engine".into(), engine.into()));
-            }
-            r.tags.push(("level".into(), parsed.level.as_str().into()));
-            let status = if parsed.unparsed.is_some() {
-                "unparsed"
-            } else {
-                "parsed"
-            };
-            r.tags.push(("parse_status".into(), status.into()));
-            r.fields = parsed.fields;
-            r.fields.reserve(3);
-            if let Some(reason) = parsed.unparsed {
-                r.fields
-                    .push(("parse_error".into(), FieldValue::Text(reason.to_owned())));
-            }
-            // A field, not a tag: it is unique per event, and WhaTap indexes tags (a unique
-            // tag also makes every record's tag map, and its hash, different).
-            r.fields
-                .push(("cw_event_id".into(), FieldValue::Text(event.id.to_string())));
-            let mut line = [0u8; 20];
-            let id = self
-                .id_seed
-                .part(&event.id)
-                .part(decimal(r.line as u64, &mut line))
-                .finish();
-            r.fields.push(("record_id".into(), FieldValue::Text(id)));
-            if r.content.len() > max_content_bytes {
+            if record.content.len() > max_content_bytes {
                 split += 1;
-                split_into_parts(r, max_content_bytes, out);
+                emit_parts(&record, max_content_bytes, out)?;
             } else {
-                out(r);
+                out.emit(&record)?;
             }
         }
-        split
+        Ok(split)
+    }
+}
+
+/// One entry's record, read in place from its parse and its event.
+struct EntryRecord<'r> {
+    stream: &'r Arc<Tags>,
+    time: i64,
+    line: i64,
+    content: &'r str,
+    engine: Option<&'static str>,
+    level: &'static str,
+    /// Why the entry matched no known shape (`parse_status` unparsed, field `parse_error`).
+    parse_error: Option<&'static str>,
+    parsed: &'r [(Text, Value<'r>)],
+    /// A field, not a tag: it is unique per event, and WhaTap indexes tags (a unique tag also
+    /// makes every record's tag map, and its hash, different).
+    cw_event_id: &'r str,
+    record_id: &'r str,
+}
+
+impl EntryRecord<'_> {
+    fn status(&self) -> &'static str {
+        if self.parse_error.is_some() {
+            "unparsed"
+        } else {
+            "parsed"
+        }
+    }
+}
+
+impl RecordParts for EntryRecord<'_> {
+    fn category(&self) -> &str {
+        CATEGORY_LOG
+    }
+
+    fn time(&self) -> i64 {
+        self.time
+    }
+
+    fn line(&self) -> i64 {
+        self.line
+    }
+
+    fn content(&self) -> &str {
+        self.content
+    }
+
+    fn stream_tags(&self) -> &Arc<Tags> {
+        self.stream
+    }
+
+    fn tags(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.engine
+            .map(|e| ("engine", e))
+            .into_iter()
+            .chain([("level", self.level), ("parse_status", self.status())])
+    }
+
+    fn fields(&self) -> impl Iterator<Item = (&str, FieldRef<'_>)> {
+        self.parsed
+            .iter()
+            .map(|(k, v)| (k.as_ref(), v.as_field_ref()))
+            .chain(
+                self.parse_error
+                    .map(|e| ("parse_error", FieldValue::Text(e))),
+            )
+            .chain([
+                ("cw_event_id", FieldValue::Text(self.cw_event_id)),
+                ("record_id", FieldValue::Text(self.record_id)),
+            ])
+    }
+
+    fn to_record(&self) -> Record {
+        let mut r = Record::new(CATEGORY_LOG, self.time, self.content.to_owned());
+        r.line = self.line;
+        r.stream_tags = Arc::clone(self.stream);
+        r.tags.reserve(3);
+        if let Some(engine) = self.engine {
+            r.tags.push(("engine".into(), engine.into()));
+        }
+        r.tags.push(("level".into(), self.level.into()));
+        r.tags.push(("parse_status".into(), self.status().into()));
+        r.fields.reserve(self.parsed.len() + 3);
+        r.fields.extend(
+            self.parsed
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_owned_value())),
+        );
+        if let Some(reason) = self.parse_error {
+            r.fields
+                .push(("parse_error".into(), FieldValue::Text(reason.to_owned())));
+        }
+        r.fields.push((
+            "cw_event_id".into(),
+            FieldValue::Text(self.cw_event_id.to_owned()),
+        ));
+        r.fields.push((
+            "record_id".into(),
+            FieldValue::Text(self.record_id.to_owned()),
+        ));
+        r
     }
 }
 
@@ -144,15 +248,19 @@ impl RecordId {
         ))
     }
 
-    /// Sixteen lowercase hex digits (written by hand: `format!` is slow in the guest, and
-    /// this runs for every record).
+    /// Sixteen lowercase hex digits.
     pub fn finish(self) -> String {
+        self.hex(&mut [0; 16]).to_owned()
+    }
+
+    /// [`finish`](Self::finish), written into `buf` (by hand, with no allocation: `format!`
+    /// is slow in the guest, and this runs for every record).
+    pub fn hex(self, buf: &mut [u8; 16]) -> &str {
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut out = String::with_capacity(16);
-        for shift in (0..16).rev() {
-            out.push(HEX[(self.0 >> (shift * 4)) as usize & 0xf] as char);
+        for (i, digit) in buf.iter_mut().enumerate() {
+            *digit = HEX[(self.0 >> ((15 - i) * 4)) as usize & 0xf];
         }
-        out
+        std::str::from_utf8(buf).unwrap_or("")
     }
 }
 
@@ -176,12 +284,27 @@ fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
     std::str::from_utf8(&buf[at..]).unwrap_or("0")
 }
 
-/// Emits `r` as parts of at most `max` content bytes each. The first part keeps the parsed
-/// fields; every part names its place.
-fn split_into_parts(r: Record, max: usize, out: &mut impl FnMut(Record)) {
-    let max = max.max(4);
-    let mut pieces = Vec::new();
-    let mut rest = r.content.as_str();
+/// Emits `r` as parts of at most `max` content bytes each, cut at character boundaries. The
+/// first part keeps the parsed fields; every part names its place, and keeps what identifies
+/// the entry.
+fn emit_parts(r: &impl RecordParts, max: usize, out: &mut impl Emit) -> Result<(), MapError> {
+    let content = r.content();
+    let pieces = pieces(content, max.max(4));
+    for (i, piece) in pieces.iter().enumerate() {
+        out.emit(&Part {
+            whole: r,
+            piece,
+            index: i,
+            parts: pieces.len(),
+        })?;
+    }
+    Ok(())
+}
+
+/// `content` cut into pieces of at most `max` bytes, at character boundaries.
+fn pieces(content: &str, max: usize) -> Vec<&str> {
+    let mut pieces = Vec::with_capacity(content.len().div_ceil(max));
+    let mut rest = content;
     while !rest.is_empty() {
         let mut cut = rest.len().min(max);
         while !rest.is_char_boundary(cut) {
@@ -190,29 +313,73 @@ fn split_into_parts(r: Record, max: usize, out: &mut impl FnMut(Record)) {
         pieces.push(&rest[..cut]);
         rest = &rest[cut..];
     }
-    let parts = pieces.len() as i64;
-    let original = r.content.len() as i64;
-    for (i, piece) in pieces.iter().enumerate() {
-        let mut p = Record::new(r.category.clone(), r.time, (*piece).to_owned());
-        p.line = r.line;
-        p.stream_tags = Arc::clone(&r.stream_tags);
-        p.tags = r.tags.clone();
-        p.fields = if i == 0 {
-            r.fields.clone()
-        } else {
-            r.fields
-                .iter()
-                // What identifies the entry goes on every part.
-                .filter(|(k, _)| k == "record_id" || k == "cw_event_id")
-                .cloned()
-                .collect()
-        };
-        p.fields
-            .push(("part".into(), FieldValue::Integer(i as i64 + 1)));
-        p.fields.push(("parts".into(), FieldValue::Integer(parts)));
-        p.fields
-            .push(("original_length".into(), FieldValue::Integer(original)));
-        out(p);
+    pieces
+}
+
+/// One part of a record split for its size.
+struct Part<'p, R> {
+    whole: &'p R,
+    piece: &'p str,
+    index: usize,
+    parts: usize,
+}
+
+impl<R: RecordParts> Part<'_, R> {
+    /// What a part other than the first keeps of the entry's fields: what identifies it.
+    fn kept(&self, key: &str) -> bool {
+        self.index == 0 || key == "record_id" || key == "cw_event_id"
+    }
+
+    fn place(&self) -> [(&'static str, i64); 3] {
+        [
+            ("part", self.index as i64 + 1),
+            ("parts", self.parts as i64),
+            ("original_length", self.whole.content().len() as i64),
+        ]
+    }
+}
+
+impl<R: RecordParts> RecordParts for Part<'_, R> {
+    fn category(&self) -> &str {
+        self.whole.category()
+    }
+
+    fn time(&self) -> i64 {
+        self.whole.time()
+    }
+
+    fn line(&self) -> i64 {
+        self.whole.line()
+    }
+
+    fn content(&self) -> &str {
+        self.piece
+    }
+
+    fn stream_tags(&self) -> &Arc<Tags> {
+        self.whole.stream_tags()
+    }
+
+    fn tags(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.whole.tags()
+    }
+
+    fn fields(&self) -> impl Iterator<Item = (&str, FieldRef<'_>)> {
+        self.whole.fields().filter(|(k, _)| self.kept(k)).chain(
+            self.place()
+                .into_iter()
+                .map(|(k, n)| (k, FieldValue::Integer(n))),
+        )
+    }
+
+    fn to_record(&self) -> Record {
+        let mut r = self.whole.to_record();
+        r.content = self.piece.to_owned();
+        r.fields.retain(|(k, _)| self.kept(k));
+        for (k, n) in self.place() {
+            r.fields.push((k.into(), FieldValue::Integer(n)));
+        }
+        r
     }
 }
 
@@ -275,8 +442,8 @@ mod tests {
         r.fields.push(("user".into(), FieldValue::Text("u".into())));
         r.fields
             .push(("cw_event_id".into(), FieldValue::Text("3700".into())));
-        let mut parts = Vec::new();
-        split_into_parts(r, 1000, &mut |p| parts.push(p));
+        let mut parts: Vec<Record> = Vec::new();
+        emit_parts(&r, 1000, &mut parts).unwrap();
         assert_eq!(parts.len(), 4, "999 + 999 + 999 + 3 bytes");
         assert!(parts.iter().all(|p| p.content.len() <= 1000));
         assert_eq!(

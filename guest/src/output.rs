@@ -4,7 +4,8 @@
 
 use crate::config::Config;
 use crate::error::MapError;
-use crate::record::Record;
+use crate::packed::Packed;
+use crate::record::{Record, RecordParts};
 
 /// Severity of a diagnostic message to the host's log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,14 +19,15 @@ pub enum LogLevel {
 
 /// The host side of a mapping call.
 pub trait Output {
-    /// Delivers a batch. An error means none of the batch is known to be delivered.
-    fn send(&mut self, batch: Vec<Record>) -> Result<(), String>;
+    /// Delivers a batch, packed as `sink.send-packed` takes it. An error means none of the
+    /// batch is known to be delivered.
+    fn send(&mut self, batch: &Packed) -> Result<(), String>;
 
     /// Writes a diagnostic line to the host's log.
     fn log(&mut self, level: LogLevel, message: &str);
 }
 
-/// Collects every record in memory; for tests and benchmarks.
+/// Collects every record in memory, read back from its batch as the host reads it; for tests.
 #[derive(Debug, Default)]
 pub struct Collect {
     pub records: Vec<Record>,
@@ -34,9 +36,10 @@ pub struct Collect {
 }
 
 impl Output for Collect {
-    fn send(&mut self, mut batch: Vec<Record>) -> Result<(), String> {
+    fn send(&mut self, batch: &Packed) -> Result<(), String> {
         self.batches += 1;
-        self.records.append(&mut batch);
+        self.records
+            .extend(batch.unpack().map_err(|e| e.to_string())?);
         Ok(())
     }
 
@@ -45,15 +48,35 @@ impl Output for Collect {
     }
 }
 
-/// Groups records into batches by count and size, so each `sink.send` crosses the component
-/// boundary with enough records to amortize it.
+/// Counts what it is sent and keeps nothing. A benchmark maps natively into it, so the native
+/// figure is the component's own work, mapping and packing, as the host's count sink makes
+/// the sandbox's figure.
+#[derive(Debug, Default)]
+pub struct Count {
+    pub records: usize,
+    pub batches: usize,
+}
+
+impl Output for Count {
+    fn send(&mut self, batch: &Packed) -> Result<(), String> {
+        self.records += batch.len();
+        self.batches += 1;
+        Ok(())
+    }
+
+    fn log(&mut self, _: LogLevel, _: &str) {}
+}
+
+/// Packs records into batches as they are mapped, and sends a batch when it is full by count
+/// or size, so each `sink.send-packed` crosses the component boundary with enough records to
+/// amortize it. A record of another log stream than the batch's starts a new batch.
 pub struct Batcher<'o, O: Output + ?Sized> {
     output: &'o mut O,
-    pending: Vec<Record>,
-    pending_bytes: usize,
+    packed: Packed,
     max_records: usize,
     max_bytes: usize,
-    /// How many records the caller expects in all: the size of the next batch's allocation.
+    /// How many records the caller expects in all: the batch buffers are sized for them (up to
+    /// a batch) from the first record.
     expected: usize,
     /// Records handed to `send` and accepted.
     pub records: u32,
@@ -65,9 +88,8 @@ impl<'o, O: Output + ?Sized> Batcher<'o, O> {
     pub fn new(output: &'o mut O, config: &Config) -> Self {
         Batcher {
             output,
-            pending: Vec::new(),
-            pending_bytes: 0,
-            max_records: config.batch_max_records,
+            packed: Packed::default(),
+            max_records: config.batch_max_records.max(1),
             max_bytes: config.batch_max_bytes,
             expected: 0,
             records: 0,
@@ -75,8 +97,8 @@ impl<'o, O: Output + ?Sized> Batcher<'o, O> {
         }
     }
 
-    /// A batcher that expects about `records` records (a CloudWatch batch's event count): each
-    /// batch is allocated once at the size it will likely reach, not grown by doubling.
+    /// A batcher that expects about `records` records (a CloudWatch batch's event count): the
+    /// batch buffers are sized once, from the first record, rather than grown by doubling.
     pub fn expecting(output: &'o mut O, config: &Config, records: usize) -> Self {
         Batcher {
             expected: records,
@@ -84,27 +106,32 @@ impl<'o, O: Output + ?Sized> Batcher<'o, O> {
         }
     }
 
-    pub fn push(&mut self, record: Record) -> Result<(), MapError> {
-        if self.pending.capacity() == 0 {
-            let left = self.expected.saturating_sub(self.records as usize);
-            self.pending = Vec::with_capacity(left.clamp(1, self.max_records.max(1)));
+    pub fn push(&mut self, record: &impl RecordParts) -> Result<(), MapError> {
+        if !self.packed.takes(record) {
+            self.flush()?;
         }
-        self.pending_bytes += record.approx_size();
-        self.pending.push(record);
-        if self.pending.len() >= self.max_records || self.pending_bytes >= self.max_bytes {
+        let first = self.packed.is_empty() && self.batches == 0;
+        self.packed
+            .push(record)
+            .map_err(|e| MapError::Delivery(e.to_string()))?;
+        if first {
+            // Later batches reuse the buffers.
+            let left = self.expected.min(self.max_records).saturating_sub(1);
+            self.packed.reserve(left);
+        }
+        if self.packed.len() >= self.max_records || self.packed.size() >= self.max_bytes {
             self.flush()?;
         }
         Ok(())
     }
 
     pub fn flush(&mut self) -> Result<(), MapError> {
-        if self.pending.is_empty() {
+        if self.packed.is_empty() {
             return Ok(());
         }
-        let batch = std::mem::take(&mut self.pending);
-        let n = batch.len() as u32;
-        self.pending_bytes = 0;
-        self.output.send(batch).map_err(MapError::Delivery)?;
+        let n = self.packed.len() as u32;
+        self.output.send(&self.packed).map_err(MapError::Delivery)?;
+        self.packed.clear();
         self.records += n;
         self.batches += 1;
         Ok(())
@@ -133,9 +160,9 @@ mod tests {
         };
         let mut b = Batcher::new(&mut out, &config);
         for _ in 0..7 {
-            b.push(rec(1)).unwrap();
+            b.push(&rec(1)).unwrap();
         }
-        b.push(rec(2000)).unwrap();
+        b.push(&rec(2000)).unwrap();
         b.flush().unwrap();
         assert_eq!((b.records, b.batches), (8, 3));
         assert_eq!(out.records.len(), 8);
@@ -143,7 +170,7 @@ mod tests {
 
     struct Refuse;
     impl Output for Refuse {
-        fn send(&mut self, _: Vec<Record>) -> Result<(), String> {
+        fn send(&mut self, _: &Packed) -> Result<(), String> {
             Err("collector unreachable".into())
         }
         fn log(&mut self, _: LogLevel, _: &str) {}
@@ -153,7 +180,7 @@ mod tests {
     fn a_refused_batch_is_an_error_and_not_counted() {
         let mut out = Refuse;
         let mut b = Batcher::new(&mut out, &Config::default());
-        b.push(rec(1)).unwrap();
+        b.push(&rec(1)).unwrap();
         assert_eq!(
             b.flush().unwrap_err(),
             MapError::Delivery("collector unreachable".into())

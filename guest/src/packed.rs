@@ -3,106 +3,186 @@
 //!
 //! Sent as `log-record`s, a batch costs the host a check for every string of every record,
 //! and the guest a list allocated for every record's tags and fields. Packed, the guest copies
-//! the strings once and the host checks the text once.
+//! each string once, as the record is mapped, and the host checks the text once.
+//!
+//! A batch is built record by record ([`Packed::push`]) from anything that reads as
+//! [`RecordParts`], so the default mapping packs an entry straight from its parse.
 
 use std::sync::Arc;
 
-use crate::record::{FieldValue, Record};
+use crate::record::{FieldValue, Record, RecordParts, Tags, Text};
 
-/// A packed batch. Kept between batches so that its buffers are allocated once per call.
+/// A packed batch, built a record at a time. Kept between batches so that its buffers are
+/// allocated once per call.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Packed {
-    pub text: String,
+    text: String,
     /// Where each string ends in `text`.
-    pub ends: Vec<u32>,
-    pub words: Vec<i64>,
+    ends: Vec<u32>,
+    words: Vec<i64>,
+    /// The stream tags every record of the batch shares, sent once at its head; `None` until
+    /// the first record.
+    stream: Option<Arc<Tags>>,
+    records: usize,
 }
 
-/// The batch is too large for the layout's 32-bit offsets (wasm32 memory cannot hold one).
+/// Why a record could not be packed; the batch is as it was before.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("a batch's text passed 4 GiB, more than sink.send-packed's offsets can address")]
-pub struct TooLarge;
+pub enum PackError {
+    #[error("a batch's text passed 4 GiB, more than sink.send-packed's offsets can address")]
+    TooLarge,
+    #[error(
+        "a record of another log stream's tags than its batch's (a batch sends one stream's tags)"
+    )]
+    OtherStream,
+}
+
+/// A packed batch that breaks the layout: only a batch built by hand can.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the packed batch breaks the layout at word {word}, string {string}: {what}")]
+pub struct Malformed {
+    pub word: usize,
+    pub string: usize,
+    pub what: &'static str,
+}
+
+/// Where the layout puts the count of records: after the count of stream tags (the stream
+/// tags themselves are strings).
+const RECORD_COUNT_WORD: usize = 1;
 
 impl Packed {
-    /// Packs `batch` in place of what this held. Records that share one stream's tags (a
-    /// batch of the library's) send them once; records of several streams, a custom mapper's
-    /// doing, each carry theirs among their own tags.
-    pub fn pack(&mut self, batch: &[Record]) -> Result<(), TooLarge> {
+    /// The batch's strings, back to back (`text` of `send-packed`).
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Where each string ends in [`text`](Self::text) (`ends`).
+    pub fn ends(&self) -> &[u32] {
+        &self.ends
+    }
+
+    /// Counts, times, field kinds and values (`words`).
+    pub fn words(&self) -> &[i64] {
+        &self.words
+    }
+
+    /// Records in the batch.
+    pub fn len(&self) -> usize {
+        self.records
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records == 0
+    }
+
+    /// The bytes the batch takes crossing the boundary.
+    pub fn size(&self) -> usize {
+        self.text.len() + 4 * self.ends.len() + 8 * self.words.len()
+    }
+
+    /// Empties the batch, keeping its buffers.
+    pub fn clear(&mut self) {
         self.text.clear();
         self.ends.clear();
         self.words.clear();
-        let Some(first) = batch.first() else {
-            self.words.extend([0, 0]);
-            return Ok(());
-        };
-        let shared = batch
-            .iter()
-            .all(|r| Arc::ptr_eq(&r.stream_tags, &first.stream_tags));
-        // The buffers outlive the batch: sized once, on the first batch of a call, from its
-        // own sizes, rather than grown by doubling; later batches find them large enough.
-        if self.text.capacity() == 0 {
-            self.text
-                .reserve(batch.iter().map(Record::approx_size).sum::<usize>());
-            let per = 2 + 2 * first.tags.len() + 2 * first.fields.len();
-            self.ends.reserve(per * batch.len());
-            self.words
-                .reserve((4 + 2 * first.fields.len()) * batch.len() + 2);
-        }
+        self.stream = None;
+        self.records = 0;
+    }
 
-        let stream = first
-            .stream_tags
-            .iter()
-            .map(|(k, v)| (k.as_ref(), v.as_ref()));
-        if shared {
-            self.pairs(stream)?;
-        } else {
-            self.pairs(std::iter::empty())?;
+    /// Makes room for about `records` more records like the ones already packed, so the
+    /// buffers are not grown by doubling.
+    pub fn reserve(&mut self, records: usize) {
+        if let Some(strings) = self.ends.len().checked_div(self.records) {
+            self.ends.reserve(strings * records);
+            self.words
+                .reserve(self.words.len() / self.records * records);
+            self.text.reserve(self.text.len() / self.records * records);
         }
-        self.words.push(batch.len() as i64);
-        for r in batch {
-            self.words.extend([r.time, r.line]);
-            self.string(&r.category)?;
-            self.string(&r.content)?;
-            if shared {
-                self.pairs(r.tags.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))?;
-            } else {
-                self.pairs(r.all_tags())?;
+    }
+
+    /// Whether `r` can join the batch: it is empty, or `r` has its stream tags.
+    pub fn takes(&self, r: &impl RecordParts) -> bool {
+        self.stream
+            .as_ref()
+            .is_none_or(|s| Arc::ptr_eq(s, r.stream_tags()))
+    }
+
+    /// Adds a record. On an error the batch is as it was.
+    pub fn push(&mut self, r: &impl RecordParts) -> Result<(), PackError> {
+        if !self.takes(r) {
+            return Err(PackError::OtherStream);
+        }
+        let (text, ends, words) = (self.text.len(), self.ends.len(), self.words.len());
+        match self.write(r) {
+            Ok(()) => {
+                self.records += 1;
+                self.words[RECORD_COUNT_WORD] = self.records as i64;
+                Ok(())
             }
-            self.words.push(r.fields.len() as i64);
-            for (k, v) in &r.fields {
-                match v {
-                    FieldValue::Text(s) => {
-                        self.words.push(0);
-                        self.string(k)?;
-                        self.string(s)?;
-                    }
-                    FieldValue::Integer(i) => {
-                        self.words.push(1);
-                        self.string(k)?;
-                        self.words.push(*i);
-                    }
-                    FieldValue::Float(f) => {
-                        self.words.push(2);
-                        self.string(k)?;
-                        self.words.push(f.to_bits() as i64);
-                    }
-                    FieldValue::Boolean(b) => {
-                        self.words.push(3);
-                        self.string(k)?;
-                        self.words.push(i64::from(*b));
-                    }
+            Err(e) => {
+                self.text.truncate(text);
+                self.ends.truncate(ends);
+                self.words.truncate(words);
+                if self.records == 0 {
+                    self.stream = None;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn write(&mut self, r: &impl RecordParts) -> Result<(), PackError> {
+        if self.stream.is_none() {
+            let stream = Arc::clone(r.stream_tags());
+            self.pairs(stream.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))?;
+            self.words.push(0);
+            self.stream = Some(stream);
+        }
+        self.words.extend([r.time(), r.line()]);
+        let counts = self.words.len();
+        // The counts of tags and fields come first; they are filled in once written.
+        self.words.extend([0, 0]);
+        self.string(r.category())?;
+        self.string(r.content())?;
+        let mut tags = 0;
+        for (k, v) in r.tags() {
+            self.string(k)?;
+            self.string(v)?;
+            tags += 1;
+        }
+        let mut fields = 0;
+        for (k, v) in r.fields() {
+            match v {
+                FieldValue::Text(s) => {
+                    self.words.push(0);
+                    self.string(k)?;
+                    self.string(s)?;
+                }
+                FieldValue::Integer(i) => {
+                    self.words.extend([1, i]);
+                    self.string(k)?;
+                }
+                FieldValue::Float(f) => {
+                    self.words.extend([2, f.to_bits() as i64]);
+                    self.string(k)?;
+                }
+                FieldValue::Boolean(b) => {
+                    self.words.extend([3, i64::from(b)]);
+                    self.string(k)?;
                 }
             }
+            fields += 1;
         }
+        self.words[counts] = tags;
+        self.words[counts + 1] = fields;
         Ok(())
     }
 
-    /// Tag pairs: their count as a word, then key and value as strings. The count is written
-    /// once the pairs are, so an iterator is walked once.
+    /// Tag pairs: their count as a word, then key and value as strings.
     fn pairs<'t>(
         &mut self,
         tags: impl Iterator<Item = (&'t str, &'t str)>,
-    ) -> Result<(), TooLarge> {
+    ) -> Result<(), PackError> {
         let at = self.words.len();
         self.words.push(0);
         let mut n = 0;
@@ -115,11 +195,20 @@ impl Packed {
         Ok(())
     }
 
-    fn string(&mut self, s: &str) -> Result<(), TooLarge> {
+    fn string(&mut self, s: &str) -> Result<(), PackError> {
         self.text.push_str(s);
         self.ends
-            .push(u32::try_from(self.text.len()).map_err(|_| TooLarge)?);
+            .push(u32::try_from(self.text.len()).map_err(|_| PackError::TooLarge)?);
         Ok(())
+    }
+
+    /// Packs `batch` in place of what this held; its records must share one stream's tags.
+    pub fn pack(&mut self, batch: &[Record]) -> Result<(), PackError> {
+        self.clear();
+        if batch.is_empty() {
+            self.words.extend([0, 0]);
+        }
+        batch.iter().try_for_each(|r| self.push(r))
     }
 
     /// The strings, cut at their ends: what the host reads back.
@@ -128,11 +217,98 @@ impl Packed {
         self.ends
             .iter()
             .map(|&end| {
-                let s = &self.text[start..end as usize];
+                let s = self.text.get(start..end as usize).unwrap_or("");
                 start = end as usize;
                 s
             })
             .collect()
+    }
+
+    /// The records, read back as the host reads them; for tests and [`Collect`](crate::Collect).
+    /// Records of one batch share one stream-tag list, as they did when packed.
+    pub fn unpack(&self) -> Result<Vec<Record>, Malformed> {
+        let strings = self.strings();
+        let mut r = Reader {
+            words: &self.words,
+            strings: &strings,
+            word: 0,
+            string: 0,
+        };
+        let stream = r.count("the count of stream tags")?;
+        let mut tags: Tags = Vec::with_capacity(stream.min(strings.len()));
+        for _ in 0..stream {
+            tags.push((
+                r.text("a stream tag's key")?,
+                r.text("a stream tag's value")?,
+            ));
+        }
+        let stream = Arc::new(tags);
+        let n = r.count("the count of records")?;
+        let mut out = Vec::with_capacity(n.min(self.words.len()));
+        for _ in 0..n {
+            let mut rec = Record::new("", r.word("a time")?, String::new());
+            rec.line = r.word("a line")?;
+            rec.stream_tags = Arc::clone(&stream);
+            let (tags, fields) = (r.count("a tag count")?, r.count("a field count")?);
+            rec.category = r.text("a category")?;
+            rec.content = r.text("a content")?.into_owned();
+            for _ in 0..tags {
+                rec.tags
+                    .push((r.text("a tag's key")?, r.text("a tag's value")?));
+            }
+            for _ in 0..fields {
+                let kind = r.word("a field kind")?;
+                let key = r.text("a field's key")?;
+                let value = match kind {
+                    0 => FieldValue::Text(r.text("a text field's value")?.into_owned()),
+                    1 => FieldValue::Integer(r.word("an integer field's value")?),
+                    2 => FieldValue::Float(f64::from_bits(r.word("a float field's value")? as u64)),
+                    3 => FieldValue::Boolean(r.word("a boolean field's value")? != 0),
+                    _ => return Err(r.malformed("a field kind other than 0 to 3")),
+                };
+                rec.fields.push((key, value));
+            }
+            out.push(rec);
+        }
+        if r.word != self.words.len() || r.string != strings.len() {
+            return Err(r.malformed("words or strings left over"));
+        }
+        Ok(out)
+    }
+}
+
+/// Where [`Packed::unpack`] is in the words and strings.
+struct Reader<'p> {
+    words: &'p [i64],
+    strings: &'p [&'p str],
+    word: usize,
+    string: usize,
+}
+
+impl Reader<'_> {
+    fn malformed(&self, what: &'static str) -> Malformed {
+        Malformed {
+            word: self.word,
+            string: self.string,
+            what,
+        }
+    }
+
+    fn word(&mut self, what: &'static str) -> Result<i64, Malformed> {
+        let w = *self.words.get(self.word).ok_or(self.malformed(what))?;
+        self.word += 1;
+        Ok(w)
+    }
+
+    fn count(&mut self, what: &'static str) -> Result<usize, Malformed> {
+        let w = self.word(what)?;
+        usize::try_from(w).map_err(|_| self.malformed(what))
+    }
+
+    fn text(&mut self, what: &'static str) -> Result<Text, Malformed> {
+        let s = *self.strings.get(self.string).ok_or(self.malformed(what))?;
+        self.string += 1;
+        Ok(Text::Owned(s.to_owned()))
     }
 }
 
@@ -140,14 +316,11 @@ impl Packed {
 mod tests {
     use super::*;
 
-    fn stream() -> Arc<Vec<(crate::record::Text, crate::record::Text)>> {
+    fn stream() -> Arc<Tags> {
         Arc::new(vec![("log_group".into(), "/aws/rds/db".into())])
     }
 
-    fn record(
-        stream: &Arc<Vec<(crate::record::Text, crate::record::Text)>>,
-        content: &str,
-    ) -> Record {
+    fn record(stream: &Arc<Tags>, content: &str) -> Record {
         let mut r = Record::new("#RDS_LOG", 1_700_000_000_000, content.to_owned());
         r.stream_tags = Arc::clone(stream);
         r.line = 3;
@@ -189,34 +362,35 @@ mod tests {
         let mut words = vec![1, 2];
         words.extend(record_words);
         words.extend(record_words);
-        assert_eq!(p.words, words);
+        assert_eq!(p.words(), words);
+        assert_eq!((p.len(), p.size()), (2, p.text().len() + 4 * 20 + 8 * 24));
     }
 
     #[test]
-    fn records_of_several_streams_carry_their_stream_tags_among_their_own() {
-        let other = Arc::new(vec![
-            ("log_group".into(), "/aws/rds/other".into()),
-            ("level".into(), "info".into()),
-        ]);
+    fn what_is_packed_unpacks_as_it_was() {
+        let s = stream();
+        let batch = [record(&s, "one"), record(&s, "two\nlines")];
         let mut p = Packed::default();
-        let mut plain = Record::new("#RDS_LOG", 5, "x".to_owned());
-        plain.stream_tags = other;
-        plain.set_tag("level", "warn");
-        p.pack(&[record(&stream(), "one"), plain]).unwrap();
-        // The overridden stream tag (`level`) gives way to the record's own.
-        assert_eq!(
-            &p.strings()[11..],
-            [
-                "#RDS_LOG",
-                "x",
-                "log_group",
-                "/aws/rds/other",
-                "level",
-                "warn"
-            ]
-        );
-        assert_eq!(&p.words[..2], [0, 2]);
-        assert_eq!(&p.words[2 + 11..], [5, 0, 2, 0]);
+        p.pack(&batch).unwrap();
+        let back = p.unpack().unwrap();
+        assert_eq!(back, batch);
+        assert!(Arc::ptr_eq(&back[0].stream_tags, &back[1].stream_tags));
+    }
+
+    #[test]
+    fn a_record_of_another_stream_is_refused_and_leaves_the_batch_as_it_was() {
+        let mut p = Packed::default();
+        p.push(&record(&stream(), "one")).unwrap();
+        let before = p.clone();
+        let other = record(&stream(), "other");
+        assert!(!p.takes(&other));
+        assert_eq!(p.push(&other), Err(PackError::OtherStream));
+        assert_eq!(p, before);
+        // Emptied, it takes any stream.
+        p.clear();
+        assert!(p.takes(&other));
+        p.push(&other).unwrap();
+        assert_eq!(p.unpack().unwrap(), [other]);
     }
 
     #[test]
@@ -224,12 +398,22 @@ mod tests {
         let mut p = Packed::default();
         p.pack(&[record(&stream(), "one")]).unwrap();
         p.pack(&[]).unwrap();
+        assert_eq!((p.words(), p.ends(), p.text()), (&[0, 0][..], &[][..], ""));
+        assert_eq!(p.unpack().unwrap(), []);
+    }
+
+    #[test]
+    fn a_batch_that_breaks_the_layout_is_named() {
+        let mut p = Packed::default();
+        p.pack(&[record(&stream(), "one")]).unwrap();
+        p.words[5] = 9; // the field count: more fields than there are
+        let e = p.unpack().unwrap_err();
+        assert_eq!((e.word, e.what), (13, "a field kind"));
+        p.words[5] = 4;
+        p.words[6] = 7; // a field kind
         assert_eq!(
-            p,
-            Packed {
-                words: vec![0, 0],
-                ..Packed::default()
-            }
+            p.unpack().unwrap_err().what,
+            "a field kind other than 0 to 3"
         );
     }
 }

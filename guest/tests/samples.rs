@@ -4,9 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use rds_mapper::Record;
 use rds_mapper::awslogs::parse;
-use rds_mapper::logs::StreamTags;
+use rds_mapper::logs::{Emit, StreamTags};
+use rds_mapper::packed::Packed;
+use rds_mapper::{MapError, Record, RecordParts};
 use serde_json::{Value, json};
 
 const CW_TIMESTAMP: i64 = 1_700_000_000_000;
@@ -64,15 +65,27 @@ fn map(log_type: &str, messages: &[&str]) -> Vec<Record> {
     .to_string();
     let data = parse(payload.as_bytes()).expect("payload");
     let stream = StreamTags::new(&data);
-    let mut out = Vec::new();
+    let mut out: Vec<Record> = Vec::new();
+    let mut packed = Packing(Packed::default());
     for event in &data.log_events {
-        stream.records(
-            event,
-            rds_mapper::config::DEFAULT_MAX_CONTENT_BYTES,
-            &mut |r| out.push(r),
-        );
+        let max = rds_mapper::config::DEFAULT_MAX_CONTENT_BYTES;
+        stream.records(event, max, &mut out).expect("records");
+        stream.records(event, max, &mut packed).expect("packed");
     }
+    // As a hook sees them, and as the default mapping packs them in place: the same records.
+    assert_eq!(packed.0.unpack().expect("unpacks"), out, "{log_type}");
     out
+}
+
+/// Packs records in place, as the default mapping does.
+struct Packing(Packed);
+
+impl Emit for Packing {
+    fn emit(&mut self, record: &impl RecordParts) -> Result<(), MapError> {
+        self.0
+            .push(record)
+            .map_err(|e| MapError::Delivery(e.to_string()))
+    }
 }
 
 fn tag<'r>(r: &'r Record, key: &str) -> &'r str {

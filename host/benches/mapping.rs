@@ -88,7 +88,7 @@ fn bench(c: &mut Criterion) {
         );
         group.bench_with_input(BenchmarkId::new("map_native", &name), &event, |b, event| {
             b.iter(|| {
-                let mut out = rds_mapper::Collect::default();
+                let mut out = rds_mapper::Count::default();
                 rds_mapper::map_event(event, &native_inv, &mut out)
                     .expect("maps")
                     .records

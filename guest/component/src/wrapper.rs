@@ -14,23 +14,15 @@ use whatap::rds_mapper::{diagnostics, sink};
 struct Component;
 
 /// The host's imports as the library's `Output`.
-#[derive(Default)]
-struct Host {
-    /// The last batch's buffers, reused by the next.
-    packed: rds_mapper::packed::Packed,
-}
+struct Host;
 
 impl rds_mapper::Output for Host {
-    /// One `sink.send-packed` per batch: the batch's strings copied once into one text, which
-    /// the host checks once. Lowered as `log-record`s, every string of every record was a
-    /// check on the host's side and every record's tags and fields a list on ours.
-    fn send(&mut self, batch: Vec<rds_mapper::Record>) -> Result<(), String> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        self.packed.pack(&batch).map_err(|e| e.to_string())?;
-        let p = &self.packed;
-        sink::send_packed(&p.text, &p.ends, &p.words)
+    /// One `sink.send-packed` per batch, lowered from the library's own buffers: the batch's
+    /// strings were copied once, as its records were mapped, and the host checks them once.
+    /// Lowered as `log-record`s, every string of every record was a check on the host's side
+    /// and every record's tags and fields a list on ours.
+    fn send(&mut self, batch: &rds_mapper::packed::Packed) -> Result<(), String> {
+        sink::send_packed(batch.text(), batch.ends(), batch.words())
     }
 
     fn log(&mut self, level: rds_mapper::LogLevel, message: &str) {
@@ -62,7 +54,7 @@ impl Guest for Component {
             received_ms: context.received_ms,
             config: context.config,
         };
-        match rds_mapper::map_event_with(&event, &invocation, &mut Host::default(), &mut new_hook()) {
+        match rds_mapper::map_event_with(&event, &invocation, &mut Host, &mut new_hook()) {
             Ok(s) => Ok(Summary {
                 event_kind: s.event_kind,
                 records: s.records,

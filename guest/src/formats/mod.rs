@@ -34,9 +34,13 @@ use crate::record::FieldValue;
 /// Why an entry has no fields beyond its content.
 pub type Reason = &'static str;
 
-/// The result of parsing one entry.
+/// A parsed field's value: text borrowed from the entry where it is a slice of it.
+pub type Value<'e> = FieldValue<Cow<'e, str>>;
+
+/// The result of parsing one entry. Its text fields borrow from the entry, so a parse
+/// allocates nothing but its list of fields.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Parsed {
+pub struct Parsed<'e> {
     /// The entry's own time, epoch ms, when its text has one.
     pub time_ms: Option<i64>,
     /// Whether that time has a fraction of a second (more precise than CloudWatch's, which
@@ -46,13 +50,13 @@ pub struct Parsed {
     /// `mysql`, `mariadb`, `aurora-mysql`, `postgresql`, `oracle`, `sqlserver`, when known.
     pub engine: Option<&'static str>,
     /// Keys are mostly fixed names; some formats carry open-ended ones (`log_slow_extra`).
-    pub fields: Vec<(Cow<'static, str>, FieldValue)>,
+    pub fields: Vec<(Cow<'static, str>, Value<'e>)>,
     /// `None` when parsed; the reason when the entry matched no known shape.
     pub unparsed: Option<Reason>,
 }
 
-impl Parsed {
-    pub fn new(engine: Option<&'static str>) -> Parsed {
+impl<'e> Parsed<'e> {
+    pub fn new(engine: Option<&'static str>) -> Parsed<'e> {
         Parsed {
             time_ms: None,
             precise: false,
@@ -66,7 +70,7 @@ impl Parsed {
     }
 
     /// An entry no parser understood: forwarded whole, with the reason.
-    pub fn unparsed(engine: Option<&'static str>, reason: Reason, text: &str) -> Parsed {
+    pub fn unparsed(engine: Option<&'static str>, reason: Reason, text: &str) -> Parsed<'e> {
         Parsed {
             level: guess_level(text),
             unparsed: Some(reason),
@@ -77,11 +81,11 @@ impl Parsed {
     /// The common start of a parse: the entry must open with `YYYY-MM-DD?HH:MM:SS[.frac]`.
     /// Gives the parse with its time set and a cursor after the timestamp, or the unparsed
     /// entry with `reason`.
-    pub fn timed<'e>(
+    pub fn timed(
         engine: &'static str,
         entry: &'e str,
         reason: Reason,
-    ) -> Result<(Parsed, scan::Scan<'e>), Parsed> {
+    ) -> Result<(Parsed<'e>, scan::Scan<'e>), Parsed<'e>> {
         let mut s = scan::Scan::new(entry);
         match s.date_time() {
             Some((ms, precise)) => {
@@ -93,9 +97,10 @@ impl Parsed {
         }
     }
 
-    pub fn text(&mut self, key: impl Into<Cow<'static, str>>, value: &str) {
+    /// A text field: a slice of the entry, or an owned string made from it.
+    pub fn text(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<Cow<'e, str>>) {
         self.fields
-            .push((key.into(), FieldValue::Text(value.to_owned())));
+            .push((key.into(), FieldValue::Text(value.into())));
     }
 
     pub fn int(&mut self, key: impl Into<Cow<'static, str>>, value: i64) {
@@ -107,7 +112,12 @@ impl Parsed {
     }
 
     /// Adds an integer, a float, or a text field, whichever `value` is.
-    pub fn number_or_text(&mut self, key: impl Into<Cow<'static, str>>, value: &str) {
+    pub fn number_or_text(
+        &mut self,
+        key: impl Into<Cow<'static, str>>,
+        value: impl Into<Cow<'e, str>>,
+    ) {
+        let value = value.into();
         if let Ok(n) = value.parse::<i64>() {
             self.int(key, n)
         } else if let Ok(f) = value.parse::<f64>()
@@ -119,7 +129,7 @@ impl Parsed {
         }
     }
 
-    pub fn field(&self, key: &str) -> Option<&FieldValue> {
+    pub fn field(&self, key: &str) -> Option<&Value<'e>> {
         self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
@@ -197,7 +207,7 @@ impl Format {
         }
     }
 
-    fn parse(self, entry: &str) -> Parsed {
+    fn parse(self, entry: &str) -> Parsed<'_> {
         match self {
             Format::MysqlError => mysql_error::parse(entry),
             Format::MysqlSlow => mysql_slow::parse(entry),
@@ -240,7 +250,7 @@ pub fn format_for(log_type: &str, message: &str) -> Option<Format> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry<'m> {
     pub text: &'m str,
-    pub parsed: Parsed,
+    pub parsed: Parsed<'m>,
 }
 
 /// Splits a message into entries and parses each one. `log_type` chooses the format; a log
@@ -304,10 +314,10 @@ pub(crate) mod tests {
     use super::*;
 
     /// The fields with plain keys, for terse assertions.
-    pub(crate) fn fields(p: &Parsed) -> Vec<(&str, FieldValue)> {
+    pub(crate) fn fields<'p>(p: &'p Parsed<'_>) -> Vec<(&'p str, FieldValue)> {
         p.fields
             .iter()
-            .map(|(k, v)| (k.as_ref(), v.clone()))
+            .map(|(k, v)| (k.as_ref(), v.to_owned_value()))
             .collect()
     }
 

@@ -78,7 +78,7 @@ fn fields(entry: &str) -> Option<Vec<Cow<'_, str>>> {
     }
 }
 
-pub fn parse(entry: &str) -> Parsed {
+pub fn parse(entry: &str) -> Parsed<'_> {
     let line = entry.trim_end_matches(['\r', '\n']);
     let Some(f) = fields(line) else {
         return Parsed::unparsed(Some("mysql"), "unterminated quoted field", entry);
@@ -115,15 +115,15 @@ pub fn parse(entry: &str) -> Parsed {
     };
     // Up to ten fields here and the record's own two: one allocation.
     p.fields.reserve(12);
-    p.text("server_host", &f[1]);
-    p.text("user", &f[2]);
-    p.text("client_host", &f[3]);
+    p.text("server_host", f[1].clone());
+    p.text("user", f[2].clone());
+    p.text("client_host", f[3].clone());
     p.int("connection_id", connection_id);
     p.int("query_id", query_id);
-    let operation = f[6].as_ref();
-    p.text("operation", operation);
+    let operation = f[6].clone();
+    p.text("operation", operation.clone());
     if !f[7].is_empty() {
-        p.text("database", &f[7]);
+        p.text("database", f[7].clone());
     }
     if !f[8].is_empty() {
         p.text(
@@ -132,7 +132,7 @@ pub fn parse(entry: &str) -> Parsed {
             } else {
                 "object"
             },
-            &f[8],
+            f[8].clone(),
         );
     }
     let retcode = f[9].trim().parse::<i64>().ok();
@@ -140,7 +140,7 @@ pub fn parse(entry: &str) -> Parsed {
         p.int("retcode", rc);
     }
     if let Some(ct) = f.get(10).filter(|c| !c.is_empty()) {
-        p.text("connection_type", ct);
+        p.text("connection_type", ct.clone());
     }
     // A failed login, or a statement the server refused, is worth a look.
     if operation == "FAILED_CONNECT" || retcode.is_some_and(|rc| rc != 0) {

@@ -32,7 +32,7 @@ fn priority_level(p: &str) -> Option<Level> {
     })
 }
 
-pub fn parse(entry: &str) -> Parsed {
+pub fn parse(entry: &str) -> Parsed<'_> {
     let first = scan::first_line(entry);
     if let Some((ms, rest)) = short_date_time(first) {
         // Aurora's server_audit plugin: `231128  9:13:22 server_audit: …`.
@@ -70,7 +70,7 @@ pub fn parse(entry: &str) -> Parsed {
         }
         let digits = &hex[..run];
         p.engine = Some("mysql");
-        p.text("thread", &format!("0x{digits}"));
+        p.text("thread", format!("0x{digits}"));
         p.text("component", "InnoDB");
         p.level = if entry.to_ascii_lowercase().contains("deadlock")
             || scan::contains(entry, "*** (1) TRANSACTION")
@@ -121,10 +121,11 @@ pub fn parse(entry: &str) -> Parsed {
             p.text("subsystem", subsystem);
         }
     }
-    // Aurora 8.0 appends the source location: `… (mysqld.cc:5965)`.
+    // Aurora 8.0 appends the source location: `… (mysqld.cc:5965)`. The cheap test first:
+    // searching every line backwards for ` (` was a twentieth of the mapping in the guest.
     let last = first.trim_end();
-    if let Some(open) = scan::rfind(last, " (")
-        && last.ends_with(')')
+    if last.ends_with(')')
+        && let Some(open) = scan::rfind(last, " (")
     {
         let loc = &last[open + 2..last.len() - 1];
         if let Some((file, line)) = loc.rsplit_once(':')

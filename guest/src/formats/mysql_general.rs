@@ -14,7 +14,7 @@ pub fn is_start(prev: &str, line: &str) -> bool {
             && !prev.starts_with("Tcp port: "))
 }
 
-pub fn parse(entry: &str) -> Parsed {
+pub fn parse(entry: &str) -> Parsed<'_> {
     if let Some(banner) = parse_banner(entry) {
         return banner;
     }
@@ -50,7 +50,7 @@ pub fn parse(entry: &str) -> Parsed {
 }
 
 /// `user@host on db using TCP/IP` (database and transport optional).
-fn connect(p: &mut Parsed, arg: &str) {
+fn connect<'e>(p: &mut Parsed<'e>, arg: &'e str) {
     let (who, rest) = scan::split_once(arg, " on ").unwrap_or((arg, ""));
     if let Some((user, host)) = who.split_once('@') {
         p.text("user", user);

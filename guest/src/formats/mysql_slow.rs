@@ -40,7 +40,7 @@ pub fn is_start(prev: &str, line: &str) -> bool {
 }
 
 /// Parses the banner block shared by the slow and general logs.
-pub fn parse_banner(entry: &str) -> Option<Parsed> {
+pub fn parse_banner(entry: &str) -> Option<Parsed<'_>> {
     let first = scan::lines(entry).next()?;
     if !is_banner(first) && !first.starts_with("Tcp port: ") && !first.starts_with("Time ") {
         return None;
@@ -58,7 +58,7 @@ pub fn parse_banner(entry: &str) -> Option<Parsed> {
 }
 
 /// `user[current_user] @ host [ip]  Id: N` (host and ip may be empty, `Id:` absent on MariaDB).
-fn user_host(p: &mut Parsed, line: &str) -> bool {
+fn user_host<'e>(p: &mut Parsed<'e>, line: &'e str) -> bool {
     let mut s = Scan::new(line);
     let (Some(user), Some(current)) = (s.until('['), s.until(']')) else {
         return false;
@@ -96,7 +96,7 @@ fn user_host(p: &mut Parsed, line: &str) -> bool {
 }
 
 /// `Key: value  Key: value …` pairs of a `# Query_time:` (or MariaDB `# Thread_id:`) line.
-fn pairs(p: &mut Parsed, line: &str) {
+fn pairs<'e>(p: &mut Parsed<'e>, line: &'e str) {
     let mut words = line.split_whitespace().peekable();
     while let Some(word) = words.next() {
         let Some(key) = word.strip_suffix(':') else {
@@ -142,7 +142,7 @@ pub fn seconds_to_ms(seconds: &str) -> Option<f64> {
     shifted.parse().ok()
 }
 
-pub fn parse(entry: &str) -> Parsed {
+pub fn parse(entry: &str) -> Parsed<'_> {
     if let Some(banner) = parse_banner(entry) {
         return banner;
     }

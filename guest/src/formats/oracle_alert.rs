@@ -43,7 +43,7 @@ const CRITICAL_CODES: [&str; 4] = ["ORA-00600", "ORA-07445", "ORA-01578", "ORA-0
 
 /// Reads the ORA-/TNS- codes, trace file and process out of alert text; shared with the
 /// listener parser.
-pub fn body(p: &mut Parsed, text: &str) {
+pub fn body<'e>(p: &mut Parsed<'e>, text: &'e str) {
     let codes: Vec<&str> = ["ORA-", "TNS-"]
         .iter()
         .flat_map(|prefix| {
@@ -55,7 +55,7 @@ pub fn body(p: &mut Parsed, text: &str) {
         })
         .collect();
     if let Some(first) = codes.first() {
-        p.text("error_code", first);
+        p.text("error_code", *first);
         p.level = if codes.iter().any(|c| CRITICAL_CODES.contains(c)) {
             Level::Critical
         } else {
@@ -67,7 +67,8 @@ pub fn body(p: &mut Parsed, text: &str) {
     if let Some(rest) = text.split("Errors in file ").nth(1)
         && let Some(file) = rest.split(['\n', ' ']).next()
     {
-        p.text("trace_file", file.trim_end_matches(':'));
+        // `…trc:` and, in a CRLF log, `…trc:\r`.
+        p.text("trace_file", file.trim_end_matches([':', '\r']));
     }
     // `ARC0 (PID:11679): …` names the process.
     if let Some(i) = scan::find(text, " (PID:") {
@@ -89,7 +90,7 @@ pub fn body(p: &mut Parsed, text: &str) {
     }
 }
 
-pub fn parse(entry: &str) -> Parsed {
+pub fn parse(entry: &str) -> Parsed<'_> {
     let mut p = Parsed::new(Some("oracle"));
     let (first, rest) = entry.split_once('\n').unwrap_or((entry, ""));
     let text = if let Some((ms, precise)) = iso_header(first) {

@@ -30,7 +30,7 @@ fn field(line: &str) -> Option<(&str, &str)> {
     Some((name, value))
 }
 
-pub fn parse(entry: &str) -> Parsed {
+pub fn parse(entry: &str) -> Parsed<'_> {
     let mut p = Parsed::new(Some("oracle"));
     let mut lines = scan::lines(entry);
     let first = lines.next().unwrap_or("");

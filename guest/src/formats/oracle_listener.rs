@@ -39,7 +39,7 @@ fn descriptor<'a>(text: &'a str, key: &str) -> Option<&'a str> {
     None
 }
 
-pub fn parse(entry: &str) -> Parsed {
+pub fn parse(entry: &str) -> Parsed<'_> {
     let mut p = Parsed::new(Some("oracle"));
     let mut lines = scan::lines(entry);
     let mut line = lines.next().unwrap_or("");
@@ -95,18 +95,17 @@ pub fn parse(entry: &str) -> Parsed {
     }
     match tail {
         [event, service, rc] => {
-            p.text("event", event);
-            p.text("service", service);
-            p.number_or_text("retcode", rc);
+            p.text("event", *event);
+            p.text("service", *service);
+            p.number_or_text("retcode", *rc);
         }
         [event, rc] => {
-            p.text("event", event);
-            p.number_or_text("retcode", rc);
+            p.text("event", *event);
+            p.number_or_text("retcode", *rc);
         }
         _ => return Parsed::unparsed(p.engine, "unexpected listener fields", entry),
     }
-    let rest: Vec<&str> = lines.collect();
-    body(&mut p, &rest.join("\n"));
+    body(&mut p, lines.remainder());
     if matches!(p.field("retcode"), Some(crate::record::FieldValue::Integer(rc)) if *rc != 0) {
         p.level = p.level.max(Level::Error);
     }

@@ -57,7 +57,7 @@ fn is_secondary(sev: &str) -> bool {
     )
 }
 
-pub fn parse(entry: &str) -> Parsed {
+pub fn parse(entry: &str) -> Parsed<'_> {
     let body = strip_export_prefix(entry);
     let (mut p, mut s) = match Parsed::timed(
         "postgresql",
@@ -140,7 +140,7 @@ fn find_pid_anchor(s: &str) -> Option<usize> {
 }
 
 /// `%r`: `host(port)`, `[local]`, or empty.
-fn remote_host(p: &mut Parsed, remote: &str) {
+fn remote_host<'e>(p: &mut Parsed<'e>, remote: &'e str) {
     if remote.is_empty() {
         return;
     }
@@ -155,7 +155,7 @@ fn remote_host(p: &mut Parsed, remote: &str) {
     }
 }
 
-fn message(p: &mut Parsed, severity: &str, msg: &str) {
+fn message<'e>(p: &mut Parsed<'e>, severity: &'e str, msg: &'e str) {
     let mut s = Scan::new(msg);
     if s.eat("duration:") {
         s.spaces();
@@ -176,7 +176,7 @@ fn message(p: &mut Parsed, severity: &str, msg: &str) {
             {
                 p.text("statement", q.trim());
                 let rest: Vec<&str> = lines.collect();
-                p.text("plan", &rest.join("\n"));
+                p.text("plan", rest.join("\n"));
             } else {
                 p.text("plan", plan);
             }
@@ -226,7 +226,7 @@ fn without_console_marker(sql: &str) -> &str {
 }
 
 /// `statement: SQL` or `execute|parse|bind <name>: SQL`; true when it was one.
-fn statement(p: &mut Parsed, msg: &str) -> bool {
+fn statement<'e>(p: &mut Parsed<'e>, msg: &'e str) -> bool {
     let msg = msg.trim_start();
     if let Some(sql) = msg.strip_prefix("statement:") {
         p.text("statement", without_console_marker(sql));
@@ -248,7 +248,7 @@ fn statement(p: &mut Parsed, msg: &str) -> bool {
 
 /// `AUDIT: SESSION,1,1,DDL,CREATE TABLE,TABLE,public.t1,CREATE TABLE t1 (id int),<not logged>`;
 /// fields holding commas are double-quoted, with `""` for a quote.
-fn pgaudit(p: &mut Parsed, line: &str) {
+fn pgaudit<'e>(p: &mut Parsed<'e>, line: &'e str) {
     let mut fields: Vec<String> = Vec::with_capacity(9);
     let mut field = String::new();
     let mut chars = line.chars().peekable();
@@ -277,7 +277,7 @@ fn pgaudit(p: &mut Parsed, line: &str) {
         "statement",
         "parameter",
     ];
-    for (name, value) in NAMES.iter().zip(&fields) {
+    for (name, value) in NAMES.iter().zip(fields) {
         match *name {
             "statement_id" | "substatement_id" => p.number_or_text(*name, value),
             _ if value.is_empty() => {}

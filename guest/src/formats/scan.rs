@@ -56,6 +56,13 @@ pub struct Lines<'a> {
     rest: Option<&'a str>,
 }
 
+impl<'a> Lines<'a> {
+    /// The text after the lines taken so far, as it is (line ends included).
+    pub fn remainder(&self) -> &'a str {
+        self.rest.unwrap_or("")
+    }
+}
+
 impl<'a> Iterator for Lines<'a> {
     type Item = &'a str;
 

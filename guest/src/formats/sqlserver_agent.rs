@@ -9,7 +9,7 @@ pub fn is_start(line: &str) -> bool {
     starts_with_date_time(line, b' ') && line[19..].starts_with(" - ")
 }
 
-pub fn parse(entry: &str) -> Parsed {
+pub fn parse(entry: &str) -> Parsed<'_> {
     let (mut p, mut s) = match Parsed::timed(
         "sqlserver",
         entry,

@@ -19,7 +19,7 @@ pub fn is_start(line: &str) -> bool {
     (2..=3).contains(&n) && b.get(20 + n) == Some(&b' ')
 }
 
-pub fn parse(entry: &str) -> Parsed {
+pub fn parse(entry: &str) -> Parsed<'_> {
     let (mut p, mut s) = match Parsed::timed(
         "sqlserver",
         entry,

@@ -182,7 +182,8 @@ pub async fn measure(options: &Options, collector: &LocalCollector) -> Result<Ve
         })
         .await?;
         let (native, native_records) = time(per, || async {
-            let mut out = rds_mapper::Collect::default();
+            // Mapped and packed, as in the component; the batches are counted, not read.
+            let mut out = rds_mapper::Count::default();
             let s = rds_mapper::map_event(event, &native_invocation, &mut out)
                 .map_err(|e| anyhow::anyhow!("{name}: native mapping: {e}"))?;
             Ok(s.records)

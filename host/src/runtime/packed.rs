@@ -457,7 +457,7 @@ mod tests {
             to in proptest::num::i64::ANY,
         ) {
             let p = packed_batch(&contents, n);
-            let u = Unpacked::read(&p.text, &p.ends, &p.words).unwrap();
+            let u = Unpacked::read(p.text(), p.ends(), p.words()).unwrap();
             let records = u.records();
             proptest::prop_assert_eq!(records.len(), contents.len());
             for (r, c) in records.iter().zip(&contents) {
@@ -469,8 +469,8 @@ mod tests {
                     ("b", FieldRef::Boolean(n % 2 == 0)),
                 ][..]);
             }
-            let mut words = p.words.clone();
-            let mut ends = p.ends.clone();
+            let mut words = p.words().to_vec();
+            let mut ends = p.ends().to_vec();
             if at % 2 == 0 && !words.is_empty() {
                 let i = at / 2 % words.len();
                 words[i] = to;
@@ -478,7 +478,7 @@ mod tests {
                 let i = at / 2 % ends.len();
                 ends[i] = to as u32;
             }
-            let _ = Unpacked::read(&p.text, &ends, &words);
+            let _ = Unpacked::read(p.text(), &ends, &words);
         }
     }
 }
