@@ -234,6 +234,9 @@ pub fn format_for(log_type: &str, message: &str) -> Option<Format> {
         "error" => Format::MysqlError,
         "slowquery" => Format::MysqlSlow,
         "general" => Format::MysqlGeneral,
+        // A MySQL audit record starts with digits, which neither Oracle shape does: the cheap
+        // test first, as it is most messages (the Oracle tests split the whole line).
+        "audit" if mysql_audit::is_start(first) => Format::MysqlAudit,
         "audit" if oracle_audit::is_start(first) || oracle_audit::is_field_line(first) => {
             Format::OracleAudit
         }
@@ -263,7 +266,6 @@ pub fn parse_message<'m>(log_type: &str, message: &'m str) -> Vec<Entry<'m>> {
         }];
     };
     let mut entries: Vec<Entry<'m>> = split(message, |prev, line| format.is_start(prev, line))
-        .into_iter()
         .map(|text| Entry {
             text,
             parsed: format.parse(text),
@@ -279,26 +281,59 @@ pub fn parse_message<'m>(log_type: &str, message: &'m str) -> Vec<Entry<'m>> {
 
 /// Cuts `message` before every line (other than the first) for which `is_start(previous
 /// line, line)` holds. The pieces are contiguous slices; the newline between two pieces is not
-/// part of either.
-pub fn split(message: &str, is_start: impl Fn(&str, &str) -> bool) -> Vec<&str> {
-    let mut pieces = Vec::new();
-    let mut begin = 0;
-    let mut offset = 0;
-    let mut prev = "";
-    // `split_inclusive('\n')`, with the newlines found by `memchr` (see `scan::find`).
-    let ends = memchr::memchr_iter(b'\n', message.as_bytes()).map(|at| at + 1);
-    let ends = ends.chain((!message.ends_with('\n')).then_some(message.len()));
-    for end in ends {
-        let bare = trim_newline(&message[offset..end]);
-        if offset > begin && is_start(prev, bare) {
-            pieces.push(trim_newline(&message[begin..offset]));
-            begin = offset;
-        }
-        offset = end;
-        prev = bare;
+/// part of either. An iterator, so the entries of a message are collected once.
+pub fn split<'m, F: Fn(&str, &str) -> bool>(message: &'m str, is_start: F) -> Split<'m, F> {
+    Split {
+        message,
+        ends: memchr::memchr_iter(b'\n', message.as_bytes()),
+        is_start,
+        begin: 0,
+        offset: 0,
+        prev: "",
+        done: false,
     }
-    pieces.push(trim_newline(&message[begin..]));
-    pieces
+}
+
+/// The iterator of [`split`].
+pub struct Split<'m, F> {
+    message: &'m str,
+    /// The newlines, found by `memchr` (see `scan::find`).
+    ends: memchr::Memchr<'m>,
+    is_start: F,
+    /// Where the current piece begins, and the next line.
+    begin: usize,
+    offset: usize,
+    /// The line before the next one, without its terminator.
+    prev: &'m str,
+    done: bool,
+}
+
+impl<'m, F: Fn(&str, &str) -> bool> Iterator for Split<'m, F> {
+    type Item = &'m str;
+
+    fn next(&mut self) -> Option<&'m str> {
+        if self.done {
+            return None;
+        }
+        let message = self.message;
+        // `split_inclusive('\n')`: every line ends after its newline, the last at the end.
+        while self.offset < message.len() {
+            let end = self.ends.next().map_or(message.len(), |at| at + 1);
+            let line = trim_newline(&message[self.offset..end]);
+            let cut = self.offset > self.begin && (self.is_start)(self.prev, line);
+            let piece = trim_newline(&message[self.begin..self.offset]);
+            if cut {
+                self.begin = self.offset;
+            }
+            self.offset = end;
+            self.prev = line;
+            if cut {
+                return Some(piece);
+            }
+        }
+        self.done = true;
+        Some(trim_newline(&message[self.begin..]))
+    }
 }
 
 /// Drops one line terminator (LF or CRLF); a lone CR is content and stays.
@@ -324,7 +359,7 @@ pub(crate) mod tests {
     #[test]
     fn split_keeps_everything_and_cuts_only_at_starts() {
         let msg = "tail of something\nSTART a\n  more a\nSTART b\nSTART c\n";
-        let pieces = split(msg, |_, l| l.starts_with("START"));
+        let pieces: Vec<&str> = split(msg, |_, l| l.starts_with("START")).collect();
         assert_eq!(
             pieces,
             [
@@ -334,13 +369,13 @@ pub(crate) mod tests {
                 "START c"
             ]
         );
-        assert_eq!(split("", |_, _| true), [""]);
+        assert_eq!(split("", |_, _| true).collect::<Vec<_>>(), [""]);
         assert_eq!(
-            split("START only", |_, l| l.starts_with("START")),
+            split("START only", |_, l| l.starts_with("START")).collect::<Vec<_>>(),
             ["START only"]
         );
         // The previous line is offered, for context-dependent starts.
-        let pieces = split("A\nB\nA\nC", |prev, l| l != "B" || prev != "A");
+        let pieces: Vec<&str> = split("A\nB\nA\nC", |prev, l| l != "B" || prev != "A").collect();
         assert_eq!(pieces, ["A\nB", "A", "C"]);
     }
 

@@ -281,7 +281,7 @@ mod tests {
         let msg = "# Time: 2021-08-13T15:08:32.515111Z\n# User@Host: x[x] @ [10.1.20.17] Id: 9\n# Query_time: 11.5 Lock_time: 0 Rows_sent: 1 Rows_examined: 9\n\
                    SET timestamp=1628867312;\nselect count(*) from X;\n/rdsdbbin/mysql/bin/mysqld, Version: 5.7.28-log (Source distribution). started with:\n\
                    Tcp port: 3306 Unix socket: /tmp/mysql.sock\nTime Id Command Argument";
-        let pieces = super::super::split(msg, is_start);
+        let pieces: Vec<&str> = super::super::split(msg, is_start).collect();
         assert_eq!(pieces.len(), 2);
         assert_eq!(
             parse(pieces[0]).field("statement"),

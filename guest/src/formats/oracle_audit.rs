@@ -1,6 +1,8 @@
 //! Oracle OS audit records (`.aud`): a timestamp line, then `NAME :[len] 'value'` lines.
 //! No real RDS sample exists; the layout is Oracle's documented traditional one.
 
+use std::borrow::Cow;
+
 use super::Parsed;
 use super::oracle_alert::ctime_header;
 use super::scan;
@@ -16,18 +18,36 @@ pub fn is_field_line(line: &str) -> bool {
 }
 
 fn field(line: &str) -> Option<(&str, &str)> {
-    let (name, rest) = line.split_once(':')?;
+    let (name, rest) = scan::split_once(line, ":")?;
     let name = name.trim();
     if name.is_empty() || !name.bytes().all(|b| b.is_ascii_uppercase() || b == b' ') {
         return None;
     }
     let rest = rest.trim_start();
     let rest = match rest.strip_prefix('[') {
-        Some(r) => r.split_once(']')?.1.trim_start(),
+        Some(r) => scan::split_once(r, "]")?.1.trim_start(),
         None => rest,
     };
     let value = rest.strip_prefix('\'')?.strip_suffix('\'')?;
     Some((name, value))
+}
+
+/// A field's key: its name lowered, spaces as `_`. The names an `.aud` record usually holds
+/// are fixed keys; only another name is built (one allocation per field per record otherwise).
+fn field_key(name: &str) -> Cow<'static, str> {
+    const KNOWN: [(&str, &str); 7] = [
+        ("PRIVILEGE", "privilege"),
+        ("CLIENT TERMINAL", "client_terminal"),
+        ("DBID", "dbid"),
+        ("SESSIONID", "sessionid"),
+        ("ENTRYID", "entryid"),
+        ("USERHOST", "userhost"),
+        ("TERMINAL", "terminal"),
+    ];
+    match KNOWN.iter().find(|(n, _)| *n == name) {
+        Some((_, key)) => Cow::Borrowed(key),
+        None => Cow::Owned(name.to_ascii_lowercase().replace(' ', "_")),
+    }
 }
 
 pub fn parse(entry: &str) -> Parsed<'_> {
@@ -57,7 +77,7 @@ pub fn parse(entry: &str) -> Parsed<'_> {
             "DATABASE USER" => p.text("user", value),
             "CLIENT USER" => p.text("os_user", value),
             "STATUS" => p.number_or_text("retcode", value),
-            other => p.number_or_text(other.to_ascii_lowercase().replace(' ', "_"), value),
+            other => p.number_or_text(field_key(other), value),
         }
     }
     if matches!(p.field("retcode"), Some(crate::record::FieldValue::Integer(rc)) if *rc != 0) {
@@ -71,6 +91,22 @@ mod tests {
     use super::super::tests::fields;
     use super::*;
     use crate::record::FieldValue::{Integer, Text};
+
+    #[test]
+    fn known_field_keys_are_the_names_lowered() {
+        for name in [
+            "PRIVILEGE",
+            "CLIENT TERMINAL",
+            "DBID",
+            "SESSIONID",
+            "ENTRYID",
+            "USERHOST",
+            "TERMINAL",
+            "OS$USERID",
+        ] {
+            assert_eq!(field_key(name), name.to_ascii_lowercase().replace(' ', "_"));
+        }
+    }
 
     #[test]
     fn aud_record() {

@@ -32,7 +32,8 @@ fn descriptor<'a>(text: &'a str, key: &str) -> Option<&'a str> {
         let at = from + i;
         let after = at + key.len();
         if at > 0 && b[at - 1] == b'(' && b.get(after) == Some(&b'=') {
-            return text[after + 1..].split(')').next();
+            let value = &text[after + 1..];
+            return Some(scan::split(value, ")").next().unwrap_or(value));
         }
         from = at + 1;
     }
@@ -57,7 +58,7 @@ pub fn parse(entry: &str) -> Parsed<'_> {
     if p.time_ms.is_none() {
         p.time(ms, false);
     }
-    let parts: Vec<&str> = line[20..].split(" * ").map(str::trim).collect();
+    let parts: Vec<&str> = scan::split(&line[20..], " * ").map(str::trim).collect();
     // `* (CONNECT_DATA=…) * (ADDRESS=…) * event * service * rc`, or `* event * service * rc`.
     let parts: Vec<&str> = parts
         .into_iter()
@@ -146,6 +147,17 @@ mod tests {
         assert_eq!(p.field("event"), Some(&Text("establish".into())));
         assert_eq!(p.field("retcode"), Some(&Integer(12516)));
         assert_eq!(p.field("error_code"), Some(&Text("TNS-12516".into())));
+    }
+
+    #[test]
+    fn error_lines_after_the_entry_are_read_in_a_crlf_log_too() {
+        let lf = "31-JUL-2024 02:00:00 * (CONNECT_DATA=(SID=x)) * (ADDRESS=(PROTOCOL=tcp)(HOST=h)(PORT=1)) * establish * x * 12516\nTNS-12516: TNS:listener could not find available handler\n TNS-12560: TNS:protocol adapter error";
+        let crlf = lf.replace('\n', "\r\n");
+        for entry in [lf, crlf.as_str()] {
+            let p = parse(entry);
+            assert_eq!(p.field("error_code"), Some(&Text("TNS-12516".into())));
+            assert_eq!(p.level, Level::Error);
+        }
     }
 
     #[test]

@@ -39,6 +39,61 @@ pub fn split_once<'a>(hay: &'a str, needle: &str) -> Option<(&'a str, &'a str)> 
     Some((&hay[..at], &hay[at + needle.len()..]))
 }
 
+/// `hay.match_indices(needle).map(|(at, _)| at)` for a non-empty needle, as [`find`]: where
+/// each match starts, matches not overlapping.
+pub fn match_indices<'a>(hay: &'a str, needle: &'a str) -> impl Iterator<Item = usize> + 'a {
+    let mut from = 0;
+    std::iter::from_fn(move || {
+        if needle.is_empty() || from > hay.len() {
+            return None;
+        }
+        let at = from + find(&hay[from..], needle)?;
+        from = at + needle.len();
+        Some(at)
+    })
+}
+
+/// `hay.split(needle)` for a non-empty needle, as [`find`].
+pub fn split<'a>(hay: &'a str, needle: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    let mut rest = Some(hay);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match find(r, needle).filter(|_| !needle.is_empty()) {
+            Some(at) => {
+                rest = Some(&r[at + needle.len()..]);
+                Some(&r[..at])
+            }
+            None => {
+                rest = None;
+                Some(r)
+            }
+        }
+    })
+}
+
+/// `text.split_whitespace()`. An ASCII text is cut byte by byte, at the six ASCII characters
+/// `char::is_whitespace` takes; `split_whitespace` decodes every character, which is slow in
+/// the guest, and Oracle's entry-start test runs on every line.
+pub fn words(text: &str) -> impl Iterator<Item = &str> {
+    let mut unicode = (!text.is_ascii()).then(|| text.split_whitespace());
+    let b = text.as_bytes();
+    let space = |c: u8| matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r');
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        if let Some(words) = unicode.as_mut() {
+            return words.next();
+        }
+        while at < b.len() && space(b[at]) {
+            at += 1;
+        }
+        let start = at;
+        while at < b.len() && !space(b[at]) {
+            at += 1;
+        }
+        (at > start).then(|| &text[start..at])
+    })
+}
+
 /// `text.lines()`, with the newlines found by `memchr` (see [`find`]).
 pub fn lines(text: &str) -> Lines<'_> {
     Lines { rest: Some(text) }
@@ -257,10 +312,10 @@ pub fn month(abbrev: &str) -> Option<u32> {
     const MONTHS: [&str; 12] = [
         "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
     ];
-    let lower = abbrev.to_ascii_lowercase();
+    // Compared in place: a lowered copy allocated for every line tested.
     MONTHS
         .iter()
-        .position(|m| *m == lower)
+        .position(|m| m.eq_ignore_ascii_case(abbrev))
         .map(|i| i as u32 + 1)
 }
 
@@ -278,6 +333,8 @@ mod tests {
             "한국 (a) 한",
             "*** (1) TRANSACTION",
             "x:[1]:[2]",
+            "a * b * * c * ",
+            "ORA-00600 TNS-12 ORA-1ORA-2",
         ];
         let needles = [
             "",
@@ -290,6 +347,9 @@ mod tests {
             "*** (1) TRANSACTION",
             ":[",
             "zz",
+            " * ",
+            "ORA-",
+            "aa a",
         ];
         for h in hays {
             for n in needles {
@@ -301,7 +361,37 @@ mod tests {
                     "split_once({h:?}, {n:?})"
                 );
                 assert_eq!(contains(h, n), h.contains(n));
+                if !n.is_empty() {
+                    assert_eq!(
+                        match_indices(h, n).collect::<Vec<_>>(),
+                        h.match_indices(n).map(|(at, _)| at).collect::<Vec<_>>(),
+                        "match_indices({h:?}, {n:?})"
+                    );
+                    assert_eq!(
+                        split(h, n).collect::<Vec<_>>(),
+                        h.split(n).collect::<Vec<_>>(),
+                        "split({h:?}, {n:?})"
+                    );
+                }
             }
+        }
+    }
+
+    #[test]
+    fn words_agree_with_the_standard_library() {
+        for text in [
+            "",
+            " ",
+            "Mon Jan 15 03:20:00 2024 +00:00",
+            "  a\tb\r\nc\x0bd\x0ce  ",
+            "a\u{a0}b c",
+            "한 국\u{2003}어",
+            "x\u{85}y",
+            "DATABASE USER:[1] '/'",
+        ] {
+            let ours: Vec<&str> = words(text).collect();
+            let std: Vec<&str> = text.split_whitespace().collect();
+            assert_eq!(ours, std, "words({text:?})");
         }
     }
 
