@@ -1,5 +1,6 @@
 //! Throughput of one payload per log type, four ways in the same run: decode only (base64 +
-//! gunzip + JSON parse, natively: the floor of any forwarder), the mapping library natively,
+//! gunzip + JSON parse, natively: the floor of any forwarder), the mapping library natively
+//! (mapping and packing batches, the component's work without the sandbox),
 //! the embedded mapper in the sandbox (a fresh store per event, as in Lambda), and the sandbox
 //! with WhaTap encoding and delivery, confirmed, to a collector on 127.0.0.1.
 
@@ -303,7 +304,7 @@ pub fn table(rows: &[Row]) -> String {
         ));
     }
     out.push_str(
-        "guest: the sandbox's peak memory, MiB. floor: base64 + gunzip + JSON parse, native. native: the mapping library compiled natively. \
+        "guest: the sandbox's peak memory, MiB. floor: base64 + gunzip + JSON parse, native. native: the mapping library compiled natively, mapping and packing as the component does. \
          wasm: the embedded mapper in a fresh sandbox per event, its records read in place by the host. +WhaTap: wasm, then encoded, sent \
          and confirmed to a collector on 127.0.0.1. w/n: wasm / native. w÷floor: wasm time / floor time.\n",
     );
