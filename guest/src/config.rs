@@ -23,6 +23,10 @@ pub struct Config {
     pub batch_max_records: usize,
     pub batch_max_bytes: usize,
     pub max_content_bytes: usize,
+    /// A dry run: decode the event and every message, map and send nothing, and report what
+    /// was read. It shows what decoding alone costs in the sandbox (the benchmark's floor
+    /// there), or checks a payload without delivering it.
+    pub decode_only: bool,
 }
 
 impl Default for Config {
@@ -32,6 +36,7 @@ impl Default for Config {
             batch_max_records: DEFAULT_BATCH_MAX_RECORDS,
             batch_max_bytes: DEFAULT_BATCH_MAX_BYTES,
             max_content_bytes: DEFAULT_MAX_CONTENT_BYTES,
+            decode_only: false,
         }
     }
 }
@@ -42,6 +47,18 @@ impl Config {
     pub fn from_pairs(pairs: &[(String, String)]) -> Result<Config, MapError> {
         let mut config = Config::default();
         for (key, value) in pairs {
+            if key == "decode_only" {
+                config.decode_only = match value.trim() {
+                    "true" => true,
+                    "false" => false,
+                    _ => {
+                        return Err(MapError::Config(format!(
+                            "decode_only must be true or false, got {value:?}"
+                        )));
+                    }
+                };
+                continue;
+            }
             let slot = match key.as_str() {
                 "max_decompressed_bytes" => &mut config.max_decompressed_bytes,
                 "batch_max_records" => &mut config.batch_max_records,
@@ -87,5 +104,15 @@ mod tests {
             "invalid mapper configuration: batch_max_bytes must be a positive integer, got \"0\""
         );
         assert!(Config::from_pairs(&pairs(&[("max_decompressed_bytes", "lots")])).is_err());
+        let err = Config::from_pairs(&pairs(&[("decode_only", "yes")])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid mapper configuration: decode_only must be true or false, got \"yes\""
+        );
+        assert!(
+            Config::from_pairs(&pairs(&[("decode_only", "true")]))
+                .unwrap()
+                .decode_only
+        );
     }
 }

@@ -217,6 +217,7 @@ fn map_with(
         return map_awslogs(&json, &config, output, hook);
     }
     match root.get("source").and_then(Value::as_str) {
+        Some("aws.rds") if config.decode_only => Ok(decoded_only("rds-event", 1, 0, output)),
         Some("aws.rds") => {
             let mut emitter = Emitter {
                 batcher: Batcher::new(output, &config),
@@ -241,6 +242,26 @@ fn map_with(
                 keys.join(", ")
             )))
         }
+    }
+}
+
+/// The summary of a `decode_only` run: nothing mapped, every event counted as skipped.
+fn decoded_only(
+    event_kind: &str,
+    events: usize,
+    message_bytes: usize,
+    output: &mut dyn Output,
+) -> Summary {
+    output.log(
+        LogLevel::Debug,
+        &format!("decode only: events {events}, message bytes {message_bytes}"),
+    );
+    Summary {
+        event_kind: event_kind.into(),
+        records: 0,
+        batches: 0,
+        skipped: vec![("decode-only".into(), events as u32)],
+        split: 0,
     }
 }
 
@@ -287,6 +308,17 @@ fn map_awslogs(
             split: 0,
         });
     }
+    if config.decode_only {
+        // Every message unescaped, as mapping reads it; the total is logged, so the work is
+        // done and seen.
+        let bytes = payload.log_events.iter().map(|e| e.message().len()).sum();
+        return Ok(decoded_only(
+            "awslogs",
+            payload.log_events.len(),
+            bytes,
+            output,
+        ));
+    }
     let stream = logs::StreamTags::new(&payload);
     let mut emitter = Emitter {
         batcher: Batcher::expecting(output, config, payload.log_events.len()),
@@ -315,6 +347,36 @@ mod tests {
             r.set_tag("team", "dba");
             Some(r)
         }
+    }
+
+    #[test]
+    fn decode_only_reads_every_message_and_maps_nothing() {
+        let payload = r#"{"messageType":"DATA_MESSAGE","owner":"1","logGroup":"/aws/rds/instance/db/error","logStream":"db","logEvents":[
+            {"id":"1","timestamp":1,"message":"tab\there"},{"id":"2","timestamp":2,"message":"real work"}]}"#;
+        let event = format!(
+            r#"{{"awslogs":{{"data":"{}"}}}}"#,
+            awslogs::encode(payload.as_bytes())
+        );
+        let invocation = Invocation {
+            config: vec![("decode_only".into(), "true".into())],
+            ..Invocation::default()
+        };
+        let mut out = Collect::default();
+        let summary = map_event(event.as_bytes(), &invocation, &mut out).unwrap();
+        assert_eq!((summary.records, summary.batches, out.batches), (0, 0, 0));
+        assert_eq!(summary.skipped, vec![("decode-only".to_string(), 2)]);
+        assert_eq!(
+            out.logs,
+            vec![(
+                LogLevel::Debug,
+                "decode only: events 2, message bytes 17".to_string()
+            )]
+        );
+        // Bad data is still an error: only mapping is skipped.
+        let bad = map_event(br#"{"awslogs":{"data":"!!"}}"#, &invocation, &mut out);
+        assert!(bad.unwrap_err().to_string().contains("not valid base64"));
+        let rds = map_event(br#"{"source":"aws.rds"}"#, &invocation, &mut out).unwrap();
+        assert_eq!((rds.event_kind.as_str(), rds.records), ("rds-event", 0));
     }
 
     #[test]

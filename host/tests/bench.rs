@@ -40,7 +40,13 @@ fn one_run_measures_every_section_of_the_same_work() {
         "one record per entry"
     );
     assert!(row["guest_peak_bytes"].as_u64().unwrap() > row["payload_bytes"].as_u64().unwrap());
-    for cell in ["decode_only", "native", "wasm", "wasm_whatap"] {
+    for cell in [
+        "decode_only",
+        "wasm_decode_only",
+        "native",
+        "wasm",
+        "wasm_whatap",
+    ] {
         assert!(row[cell]["runs"].as_u64().unwrap() >= 3, "{cell}");
         assert!(row[cell]["mib_per_s"].as_f64().unwrap() > 0.0, "{cell}");
     }
@@ -72,6 +78,14 @@ fn one_run_measures_every_section_of_the_same_work() {
         .map(|g| g["goal"].as_str().unwrap())
         .collect();
     assert_eq!(goals.len(), 5, "{goals:?}");
+    // The two throughput goals say what decoding alone costs in the sandbox.
+    for goal in &report["goals"].as_array().unwrap()[..2] {
+        let measured = goal["measured"].as_str().unwrap();
+        assert!(
+            measured.contains("decoding alone in wasm takes"),
+            "{measured}"
+        );
+    }
 }
 
 #[test]

@@ -48,6 +48,9 @@ pub struct Row {
     /// The guest's peak linear memory mapping this payload.
     pub guest_peak_bytes: usize,
     pub decode_only: Measure,
+    /// The same decoding in the sandbox: the embedded mapper with `decode_only`, which
+    /// decodes the event and unescapes every message but maps nothing. The floor there.
+    pub wasm_decode_only: Measure,
     pub native: Measure,
     pub wasm: Measure,
     pub wasm_whatap: Measure,
@@ -61,6 +64,11 @@ impl Row {
     /// How many times the decode-only floor the full wasm pipeline takes.
     pub fn wasm_vs_floor(&self) -> f64 {
         self.wasm.secs() / self.decode_only.secs()
+    }
+
+    /// How many times the native floor decoding alone takes in the sandbox.
+    pub fn wasm_floor_vs_floor(&self) -> f64 {
+        self.wasm_decode_only.secs() / self.decode_only.secs()
     }
 
     fn rate(&self, m: &Measure) -> (f64, f64) {
@@ -79,9 +87,11 @@ impl Row {
             "payload": self.payload, "log_type": self.log_type, "events": self.events,
             "payload_bytes": self.payload_bytes, "records": self.records,
             "guest_peak_bytes": self.guest_peak_bytes,
-            "decode_only": cell(&self.decode_only), "native": cell(&self.native),
+            "decode_only": cell(&self.decode_only), "wasm_decode_only": cell(&self.wasm_decode_only),
+            "native": cell(&self.native),
             "wasm": cell(&self.wasm), "wasm_whatap": cell(&self.wasm_whatap),
             "wasm_over_native": self.wasm_over_native(), "wasm_vs_floor": self.wasm_vs_floor(),
+            "wasm_floor_vs_floor": self.wasm_floor_vs_floor(),
         })
     }
 }
@@ -163,6 +173,10 @@ pub async fn measure(options: &Options, collector: &LocalCollector) -> Result<Ve
         received_ms: NOW_MS,
         config: Vec::new(),
     };
+    let decode_invocation = Invocation {
+        config: vec![("decode_only".into(), "true".into())],
+        ..invocation.clone()
+    };
     let native_invocation = rds_mapper::Invocation {
         request_id: invocation.request_id.clone(),
         function_name: invocation.function_name.clone(),
@@ -180,6 +194,30 @@ pub async fn measure(options: &Options, collector: &LocalCollector) -> Result<Ve
         let per = options.per_cell;
         let (decode_only, _) = time(per, || async {
             decode_only(event).with_context(|| format!("{name}: decode only"))
+        })
+        .await?;
+        let (wasm_decode_only, _) = time(per, || async {
+            let ran = runtime
+                .run(
+                    &mapper,
+                    event,
+                    &decode_invocation,
+                    Box::new(Count::default()),
+                    budget,
+                )
+                .await;
+            let summary = ran
+                .result
+                .with_context(|| format!("{name}: decoding only in wasm"))?;
+            // It must have read every event, or it measured less than the floor does.
+            let read: u32 = summary.skipped.iter().map(|s| s.count).sum();
+            if read as usize != g.events {
+                bail!(
+                    "{name}: decoding only in wasm read {read} of {} events",
+                    g.events
+                );
+            }
+            Ok(read)
         })
         .await?;
         let (native, native_records) = time(per, || async {
@@ -247,6 +285,7 @@ pub async fn measure(options: &Options, collector: &LocalCollector) -> Result<Ve
             records: native_records,
             guest_peak_bytes: guest_peak.get(),
             decode_only,
+            wasm_decode_only,
             native,
             wasm,
             wasm_whatap,
@@ -278,21 +317,23 @@ pub fn table(rows: &[Row]) -> String {
         "\nThroughput: MiB/s of decompressed payload, records/s (median; one full CloudWatch batch per sample)\n",
     );
     out.push_str(&format!(
-        "{:<34} {:>6} {:>6} {:>5} | {:>8} | {:>8} {:>9} | {:>8} {:>9} | {:>6} | {:>8} {:>9} | {:>6}\n",
-        "payload", "MiB", "recs", "guest", "floor", "native", "rec/s", "wasm", "rec/s", "w/n", "+WhaTap", "rec/s", "w÷floor"
+        "{:<34} {:>6} {:>6} {:>5} | {:>8} {:>8} | {:>8} {:>9} | {:>8} {:>9} | {:>6} | {:>8} {:>9} | {:>6}\n",
+        "payload", "MiB", "recs", "guest", "floor", "w.floor", "native", "rec/s", "wasm", "rec/s", "w/n", "+WhaTap", "rec/s", "w÷floor"
     ));
     for r in rows {
         let (floor, _) = r.rate(&r.decode_only);
+        let (wasm_floor, _) = r.rate(&r.wasm_decode_only);
         let (n, nr) = r.rate(&r.native);
         let (w, wr) = r.rate(&r.wasm);
         let (s, sr) = r.rate(&r.wasm_whatap);
         out.push_str(&format!(
-            "{:<34} {:>6.2} {:>6} {:>5} | {:>8.0} | {:>8.1} {:>9.0} | {:>8.1} {:>9.0} | {:>6.2} | {:>8.1} {:>9.0} | {:>5.1}x\n",
+            "{:<34} {:>6.2} {:>6} {:>5} | {:>8.0} {:>8.0} | {:>8.1} {:>9.0} | {:>8.1} {:>9.0} | {:>6.2} | {:>8.1} {:>9.0} | {:>5.1}x\n",
             r.payload,
             r.payload_bytes as f64 / (1 << 20) as f64,
             r.records,
             r.guest_peak_bytes >> 20,
             floor,
+            wasm_floor,
             n,
             nr,
             w,
@@ -304,7 +345,8 @@ pub fn table(rows: &[Row]) -> String {
         ));
     }
     out.push_str(
-        "guest: the sandbox's peak memory, MiB. floor: base64 + gunzip + JSON parse, native. native: the mapping library compiled natively, mapping and packing as the component does. \
+        "guest: the sandbox's peak memory, MiB. floor: base64 + gunzip + JSON parse, native. w.floor: the same decoding in the sandbox \
+         (the embedded mapper with decode_only: every message read, nothing mapped). native: the mapping library compiled natively, mapping and packing as the component does. \
          wasm: the embedded mapper in a fresh sandbox per event, its records read in place by the host. +WhaTap: wasm, then encoded, sent \
          and confirmed to a collector on 127.0.0.1. w/n: wasm / native. w÷floor: wasm time / floor time.\n",
     );
