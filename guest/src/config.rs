@@ -9,7 +9,8 @@ pub const DEFAULT_MAX_DECOMPRESSED_BYTES: usize = 32 << 20;
 /// Records per `sink.send` call: large enough to amortize the component boundary, small
 /// enough that one failed batch re-sends little.
 pub const DEFAULT_BATCH_MAX_RECORDS: usize = 1000;
-/// Bytes per `sink.send` call, roughly (content plus tags).
+/// Bytes per `sink.send` call, as the batch crosses packed: its text, and 4 bytes per string
+/// end and 8 per number. A batch is sent once it reaches this.
 pub const DEFAULT_BATCH_MAX_BYTES: usize = 1 << 20;
 /// Content bytes of one record; a longer entry is split into parts. WhaTap's own agents cut
 /// content at 1,000,000 bytes (`logsink_limit_content_length`); we split instead, so nothing is
