@@ -349,14 +349,21 @@ mod tests {
         }
     }
 
-    #[test]
-    fn decode_only_reads_every_message_and_maps_nothing() {
-        let payload = r#"{"messageType":"DATA_MESSAGE","owner":"1","logGroup":"/aws/rds/instance/db/error","logStream":"db","logEvents":[
-            {"id":"1","timestamp":1,"message":"tab\there"},{"id":"2","timestamp":2,"message":"real work"}]}"#;
-        let event = format!(
+    /// An awslogs event of an error log with two messages (JSON string contents).
+    fn two_messages(first: &str, second: &str) -> String {
+        let payload = format!(
+            r#"{{"messageType":"DATA_MESSAGE","owner":"1","logGroup":"/aws/rds/instance/db/error","logStream":"db","logEvents":[
+            {{"id":"1","timestamp":1,"message":"{first}"}},{{"id":"2","timestamp":2,"message":"{second}"}}]}}"#
+        );
+        format!(
             r#"{{"awslogs":{{"data":"{}"}}}}"#,
             awslogs::encode(payload.as_bytes())
-        );
+        )
+    }
+
+    #[test]
+    fn decode_only_reads_every_message_and_maps_nothing() {
+        let event = two_messages("tab\\there", "real work");
         let invocation = Invocation {
             config: vec![("decode_only".into(), "true".into())],
             ..Invocation::default()
@@ -381,12 +388,7 @@ mod tests {
 
     #[test]
     fn a_hook_changes_and_drops_records_and_drops_are_counted() {
-        let payload = r#"{"messageType":"DATA_MESSAGE","owner":"1","logGroup":"/aws/rds/instance/db/error","logStream":"db","logEvents":[
-            {"id":"1","timestamp":1,"message":"rds_heartbeat2 update"},{"id":"2","timestamp":2,"message":"real work"}]}"#;
-        let event = format!(
-            r#"{{"awslogs":{{"data":"{}"}}}}"#,
-            awslogs::encode(payload.as_bytes())
-        );
+        let event = two_messages("rds_heartbeat2 update", "real work");
         let mut out = Collect::default();
         let summary = map_event_with(
             event.as_bytes(),

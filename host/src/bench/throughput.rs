@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::{LocalCollector, Options, mib_per_s};
 use crate::runtime::bindings::Invocation;
-use crate::runtime::{Runtime, SandboxLimits};
+use crate::runtime::{Mapper, Ran, Runtime, SandboxLimits};
 use crate::sink::{Count, RecordSink};
 use crate::whatap::sink::WhatapSink;
 use rds_mapper::generate::{self, Size};
@@ -197,15 +197,7 @@ pub async fn measure(options: &Options, collector: &LocalCollector) -> Result<Ve
         })
         .await?;
         let (wasm_decode_only, _) = time(per, || async {
-            let ran = runtime
-                .run(
-                    &mapper,
-                    event,
-                    &decode_invocation,
-                    Box::new(Count::default()),
-                    budget,
-                )
-                .await;
+            let ran = counted(&runtime, &mapper, event, &decode_invocation, budget).await;
             let summary = ran
                 .result
                 .with_context(|| format!("{name}: decoding only in wasm"))?;
@@ -230,15 +222,7 @@ pub async fn measure(options: &Options, collector: &LocalCollector) -> Result<Ve
         .await?;
         let guest_peak = Cell::new(0usize);
         let (wasm, wasm_records) = time(per, || async {
-            let ran = runtime
-                .run(
-                    &mapper,
-                    event,
-                    &invocation,
-                    Box::new(Count::default()),
-                    budget,
-                )
-                .await;
+            let ran = counted(&runtime, &mapper, event, &invocation, budget).await;
             guest_peak.set(ran.guest_peak_bytes);
             Ok(ran
                 .result
@@ -295,6 +279,25 @@ pub async fn measure(options: &Options, collector: &LocalCollector) -> Result<Ve
         sink.close().await;
     }
     Ok(rows)
+}
+
+/// One event through the mapper in a fresh sandbox, its records read and counted by the host.
+async fn counted(
+    runtime: &Runtime,
+    mapper: &Mapper,
+    event: &[u8],
+    invocation: &Invocation,
+    budget: Duration,
+) -> Ran {
+    runtime
+        .run(
+            mapper,
+            event,
+            invocation,
+            Box::new(Count::default()),
+            budget,
+        )
+        .await
 }
 
 /// The floor: what any forwarder must do before it can look at a message.
