@@ -372,14 +372,10 @@ impl<R: RecordParts> RecordParts for Part<'_, R> {
         )
     }
 
+    /// Copies only the part's piece: the whole record's content may be megabytes, once
+    /// for each part.
     fn to_record(&self) -> Record {
-        let mut r = self.whole.to_record();
-        r.content = self.piece.to_owned();
-        r.fields.retain(|(k, _)| self.kept(k));
-        for (k, n) in self.place() {
-            r.fields.push((k.into(), FieldValue::Integer(n)));
-        }
-        r
+        Record::from_parts(self)
     }
 }
 

@@ -121,6 +121,23 @@ impl Record {
         }
     }
 
+    /// A copy of any record's parts.
+    pub fn from_parts(r: &impl RecordParts) -> Record {
+        let owned = |s: &str| -> Text { Cow::Owned(s.to_owned()) };
+        Record {
+            category: owned(r.category()),
+            time: r.time(),
+            stream_tags: Arc::clone(r.stream_tags()),
+            tags: r.tags().map(|(k, v)| (owned(k), owned(v))).collect(),
+            fields: r
+                .fields()
+                .map(|(k, v)| (owned(k), v.to_owned_value()))
+                .collect(),
+            content: r.content().to_owned(),
+            line: r.line(),
+        }
+    }
+
     /// Sets a tag. An own tag is replaced in place (WhaTap's MapValue keeps a key's first
     /// position, and so do we); a stream tag of the same key is overridden.
     pub fn set_tag(&mut self, key: impl Into<Text>, value: impl Into<Text>) {

@@ -93,6 +93,25 @@ fn parts_of_a_split_entry_keep_its_identity_either_way() {
     }
 }
 
+#[test]
+fn a_3_mib_entry_splits_the_same_either_way() {
+    let entry = format!(
+        "2024-01-19 13:20:43 UTC:h(1):u@d:[7]:LOG:  statement: SELECT '{}'",
+        "x".repeat(3 << 20)
+    );
+    let (summary, parts) = both_ways(&awslogs("postgresql", std::slice::from_ref(&entry)), &[]);
+    // 3,145,791 bytes in parts of at most 1,000,000.
+    assert_eq!((summary.split, parts.len()), (1, 4));
+    assert_eq!(
+        parts.iter().map(|p| p.content.as_str()).collect::<String>(),
+        entry
+    );
+    assert_eq!(
+        parts[3].field("original_length"),
+        Some(&rds_mapper::FieldValue::Integer(entry.len() as i64))
+    );
+}
+
 fn awslogs(log_type: &str, messages: &[String]) -> Vec<u8> {
     let events: Vec<Value> = messages
         .iter()
