@@ -37,8 +37,9 @@ pub type Reason = &'static str;
 /// A parsed field's value: text borrowed from the entry where it is a slice of it.
 pub type Value<'e> = FieldValue<Cow<'e, str>>;
 
-/// The result of parsing one entry. Its text fields borrow from the entry, so a parse
-/// allocates nothing but its list of fields.
+/// The result of parsing one entry. Its text fields borrow from the entry where they are
+/// slices of it (an unescaped or rebuilt value is owned), so a parse allocates little more
+/// than its list of fields.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Parsed<'e> {
     /// The entry's own time, epoch ms, when its text has one.
