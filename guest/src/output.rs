@@ -168,6 +168,27 @@ mod tests {
         assert_eq!(out.records.len(), 8);
     }
 
+    #[test]
+    fn a_record_of_another_stream_starts_a_batch() {
+        let stream =
+            |group: &str| std::sync::Arc::new(vec![("logGroup".into(), group.to_owned().into())]);
+        let (a, b) = (stream("a"), stream("b"));
+        let mut records = Vec::new();
+        for (s, n) in [(&a, 1), (&a, 2), (&b, 3), (&stream("a"), 4)] {
+            let mut r = rec(n);
+            r.stream_tags = std::sync::Arc::clone(s);
+            records.push(r);
+        }
+        let mut out = Collect::default();
+        let mut batcher = Batcher::new(&mut out, &Config::default());
+        for r in &records {
+            batcher.push(r).unwrap();
+        }
+        batcher.flush().unwrap();
+        assert_eq!((batcher.records, batcher.batches), (4, 3));
+        assert_eq!(out.records, records, "each with its own stream's tags");
+    }
+
     struct Refuse;
     impl Output for Refuse {
         fn send(&mut self, _: &Packed) -> Result<(), String> {

@@ -100,11 +100,13 @@ impl Packed {
         }
     }
 
-    /// Whether `r` can join the batch: it is empty, or `r` has its stream tags.
+    /// Whether `r` can join the batch: it is empty, or `r` has its stream tags. The same
+    /// list (the mapping's records share one) or an equal one: a hook may rebuild them.
     pub fn takes(&self, r: &impl RecordParts) -> bool {
-        self.stream
-            .as_ref()
-            .is_none_or(|s| Arc::ptr_eq(s, r.stream_tags()))
+        self.stream.as_ref().is_none_or(|s| {
+            let theirs = r.stream_tags();
+            Arc::ptr_eq(s, theirs) || **s == **theirs
+        })
     }
 
     /// Adds a record. On an error the batch is as it was.
@@ -381,8 +383,13 @@ mod tests {
     fn a_record_of_another_stream_is_refused_and_leaves_the_batch_as_it_was() {
         let mut p = Packed::default();
         p.push(&record(&stream(), "one")).unwrap();
+        // Equal stream tags in another list belong to the batch.
+        p.push(&record(&stream(), "two")).unwrap();
         let before = p.clone();
-        let other = record(&stream(), "other");
+        let other = record(
+            &Arc::new(vec![("log_group".into(), "/aws/rds/other".into())]),
+            "other",
+        );
         assert!(!p.takes(&other));
         assert_eq!(p.push(&other), Err(PackError::OtherStream));
         assert_eq!(p, before);
