@@ -21,7 +21,7 @@ use crate::whatap::encode::log_record;
 use crate::whatap::frame::{CODE_TIME_SYNC, Frame, NETSRC_ONEWAY, OneWayFrame};
 use crate::whatap::handshake::{SessionKeys, read_hello, reply_frame};
 use crate::whatap::license::License;
-use crate::whatap::pack::{LogSinkPack, Pack, tag_hash_ok};
+use crate::whatap::pack::{LogSinkPack, TagHashes, read_records};
 
 /// Misbehaviour to inject, for fault tests.
 #[derive(Debug, Clone, Default)]
@@ -139,6 +139,7 @@ impl Collector {
             return Ok(());
         }
         let keys = new_keys(peer.ip());
+        let mut tag_hashes = TagHashes::default();
         let reply = reply_frame(&self.license, &hello, &keys, h.level, 0x03);
         stream
             .write_all(&reply.encode())
@@ -191,8 +192,14 @@ impl Collector {
             let bytes = keys
                 .open(&frame)
                 .ok_or_else(|| format!("frame code 0x{:02x} cannot be opened", frame.code))?;
-            let packs = decode_packs(&bytes).map_err(|e| format!("bad pack: {e}"))?;
-            report_packs(report, &packs, peer, Some(&h.oname), "secure");
+            receive(
+                report,
+                &bytes,
+                &mut tag_hashes,
+                peer,
+                Some(&h.oname),
+                "secure",
+            )?;
         }
         Ok(())
     }
@@ -204,6 +211,7 @@ impl Collector {
         peer: SocketAddr,
         report: &dyn Report,
     ) -> Result<(), String> {
+        let mut tag_hashes = TagHashes::default();
         loop {
             match OneWayFrame::parse(&buf).map_err(|e| format!("bad one-way frame: {e}"))? {
                 Some((frame, used)) => {
@@ -216,9 +224,14 @@ impl Collector {
                     if self.should_drop() {
                         return Ok(());
                     }
-                    let packs =
-                        decode_packs(&frame.payload).map_err(|e| format!("bad pack: {e}"))?;
-                    report_packs(report, &packs, peer, None, "oneway");
+                    receive(
+                        report,
+                        &frame.payload,
+                        &mut tag_hashes,
+                        peer,
+                        None,
+                        "oneway",
+                    )?;
                 }
                 None => {
                     let want = buf.len() + 1;
@@ -255,48 +268,52 @@ fn new_keys(peer: IpAddr) -> SessionKeys {
     }
 }
 
-/// Hands decoded packs to `report`: each as a [`Received`], or only their count.
-fn report_packs(
+/// Checks every record in a pack's bytes and hands them to `report`: each as a [`Received`],
+/// or only their count. A pack that fails a check reports nothing. Records are read in place
+/// and built as owned records only for a report that keeps them.
+fn receive(
     report: &dyn Report,
-    packs: &[LogSinkPack],
+    bytes: &[u8],
+    tags: &mut TagHashes,
     peer: SocketAddr,
     oname: Option<&str>,
     transport: &'static str,
-) {
+) -> Result<(), String> {
+    let bad = |e: DecodeError| format!("bad pack: {e}");
     if !report.keeps_records() {
-        report.counted(packs.len());
-        return;
+        let mut n = 0;
+        read_records(bytes, |p| {
+            tags.check(&p)?;
+            n += 1;
+            Ok(())
+        })
+        .map_err(bad)?;
+        report.counted(n);
+        return Ok(());
     }
-    for pack in packs {
+    for pack in checked_packs(bytes, tags).map_err(bad)? {
         report.record(Received {
-            record: log_record(pack),
+            record: log_record(&pack),
             peer,
             oname: oname.map(str::to_owned),
             transport,
         });
     }
+    Ok(())
 }
 
 /// The LogSinkPacks in a pack's bytes (a ZipPack holds several), with tag hashes checked.
 pub fn decode_packs(bytes: &[u8]) -> Result<Vec<LogSinkPack>, DecodeError> {
-    let packs = match Pack::parse(bytes)? {
-        Pack::LogSink(p) => vec![p],
-        Pack::Zip(z) => z.unpack()?,
-    };
-    // Runs of records share their tags: each run's tags are encoded and hashed once.
-    let mut checked: Option<&LogSinkPack> = None;
-    for p in &packs {
-        if checked.is_some_and(|c| c.tag_hash == p.tag_hash && c.tags == p.tags) {
-            continue;
-        }
-        checked = Some(p);
-        if !tag_hash_ok(p) {
-            return Err(DecodeError::invalid(
-                "tag hash",
-                format!("{} does not match the tags", p.tag_hash),
-            ));
-        }
-    }
+    checked_packs(bytes, &mut TagHashes::default())
+}
+
+fn checked_packs(bytes: &[u8], tags: &mut TagHashes) -> Result<Vec<LogSinkPack>, DecodeError> {
+    let mut packs = Vec::new();
+    read_records(bytes, |p| {
+        tags.check(&p)?;
+        packs.push(p.to_owned());
+        Ok(())
+    })?;
     Ok(packs)
 }
 
@@ -427,20 +444,36 @@ mod tests {
         zip.unwrap().to_bytes()
     }
 
-    /// Equal tags are hashed once per run; a record of the run with another hash is still
-    /// checked, and refused.
+    /// A tag map is re-encoded and hashed once while it is remembered; a record that repeats
+    /// it with another hash is still refused, interleaved with other tags or not.
     #[test]
-    fn a_wrong_tag_hash_is_found_inside_a_run_of_equal_tags() {
+    fn a_wrong_tag_hash_is_found_among_remembered_tags() {
         let tags = TagMap::encode([("db", ValueRef::Text("orders"))].into_iter());
+        let other = TagMap::encode([("db", ValueRef::Text("users"))].into_iter());
         let mut wrong = tags.clone();
         wrong.hash ^= 1;
-        let good = decode_packs(&zip_of(&[&tags, &tags, &tags])).expect("decodes");
+        let good = decode_packs(&zip_of(&[&tags, &other, &tags])).expect("decodes");
         assert_eq!(good.len(), 3);
         assert_eq!(good[2].line, 3);
-        let err = decode_packs(&zip_of(&[&tags, &tags, &wrong])).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            format!("invalid tag hash: {} does not match the tags", wrong.hash)
-        );
+        for zip in [
+            zip_of(&[&tags, &tags, &wrong]),
+            zip_of(&[&tags, &other, &wrong]),
+        ] {
+            assert_eq!(
+                decode_packs(&zip).unwrap_err().to_string(),
+                format!("invalid tag hash: {} does not match the tags", wrong.hash)
+            );
+        }
+        // More distinct maps than are remembered: each still checked.
+        let many: Vec<TagMap> = (0..20)
+            .map(|i| TagMap::encode([("n", ValueRef::Decimal(i % 12))].into_iter()))
+            .collect();
+        let refs: Vec<&TagMap> = many.iter().collect();
+        assert_eq!(decode_packs(&zip_of(&refs)).expect("decodes").len(), 20);
+        let mut last = many[19].clone();
+        last.hash ^= 1;
+        let mut refs = refs;
+        refs.push(&last);
+        assert!(decode_packs(&zip_of(&refs)).is_err());
     }
 }

@@ -134,6 +134,11 @@ impl<'a> Reader<'a> {
         &self.buf[self.pos..]
     }
 
+    /// What was read since `start` (an earlier [`position`](Self::position)).
+    pub fn since(&self, start: usize) -> &'a [u8] {
+        self.buf.get(start..self.pos).unwrap_or_default()
+    }
+
     pub fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], DecodeError> {
         let end = self
             .pos

@@ -2,6 +2,7 @@
 //! worth it). Encoding is deterministic so the protocol's hex vectors can be checked byte for
 //! byte; decoding is what the collector emulator uses.
 
+use std::borrow::Cow;
 use std::io::Read;
 
 use flate2::read::GzDecoder;
@@ -9,7 +10,7 @@ use flate2::read::GzDecoder;
 use super::codec::{DecodeError, Reader, Writer};
 use super::gzip::Gzip;
 use super::hash::hash64;
-use super::value::{Value, ValueRef, read_map, write_map};
+use super::value::{MapRef, Value, ValueRef, write_map};
 
 pub const LOGSINK: i16 = 0x170a;
 pub const ZIP: i16 = 0x170b;
@@ -187,17 +188,43 @@ impl LogSinkPack {
         write_log_sink(w, &parts, &mut Writer::new());
     }
 
-    /// Reads the body after the type code. Checks the tag hash against the tags.
+    /// Reads the body after the type code.
     fn read_body(r: &mut Reader<'_>) -> Result<LogSinkPack, DecodeError> {
+        LogSinkView::read_body(r).map(|v| v.to_owned())
+    }
+}
+
+/// A LogSinkPack read in place, borrowing from the bytes it arrived in (a frame's, or an
+/// inflated ZipPack's), every part checked. The collector emulator checks and counts what a
+/// sender delivers this way; building an owned pack for every record had been most of its
+/// work, and the bench's delivery figure waits for it.
+#[derive(Debug, Clone, Copy)]
+pub struct LogSinkView<'a> {
+    pub header: Header,
+    pub category: &'a str,
+    pub tag_hash: i64,
+    pub tags: MapRef<'a>,
+    pub line: i64,
+    pub content: &'a str,
+    pub fields: Option<MapRef<'a>>,
+}
+
+impl<'a> LogSinkView<'a> {
+    /// Reads the body after the type code.
+    fn read_body(r: &mut Reader<'a>) -> Result<LogSinkView<'a>, DecodeError> {
         let header = Header::read(r)?;
         let _version = r.byte()?;
-        let category = r.text()?.to_owned();
+        let category = r.text()?;
         let tag_hash = r.decimal()?;
-        let tags = read_map(r)?;
+        let tags = MapRef::read(r)?;
         let line = r.decimal()?;
-        let content = r.text()?.to_owned();
-        let fields = if r.bool()? { read_map(r)? } else { Vec::new() };
-        Ok(LogSinkPack {
+        let content = r.text()?;
+        let fields = if r.bool()? {
+            Some(MapRef::read(r)?)
+        } else {
+            None
+        };
+        Ok(LogSinkView {
             header,
             category,
             tag_hash,
@@ -207,6 +234,82 @@ impl LogSinkPack {
             fields,
         })
     }
+
+    pub fn to_owned(&self) -> LogSinkPack {
+        LogSinkPack {
+            header: self.header,
+            category: self.category.to_owned(),
+            tag_hash: self.tag_hash,
+            tags: self.tags.to_owned(),
+            line: self.line,
+            content: self.content.to_owned(),
+            fields: self.fields.map_or_else(Vec::new, |f| f.to_owned()),
+        }
+    }
+}
+
+/// Every LogSinkPack in a pack's bytes (one, or a ZipPack's records), read in place and
+/// handed to `each` in order.
+pub fn read_records(
+    bytes: &[u8],
+    mut each: impl FnMut(LogSinkView<'_>) -> Result<(), DecodeError>,
+) -> Result<(), DecodeError> {
+    let mut r = Reader::new(bytes);
+    match Pack::type_code(&mut r)? {
+        LOGSINK => each(LogSinkView::read_body(&mut r)?),
+        _ => {
+            let zip = ZipPack::read_body(&mut r)?;
+            zip.read_records(&zip.inflate()?, each)
+        }
+    }
+}
+
+/// Checks tag hashes as a receiver does: the hash a pack carries must be that of its tags,
+/// encoded. The canonical hash of the last few distinct tag encodings is kept: a stream's
+/// records repeat a handful of tag maps (they differ by level), and re-encoding every
+/// record's tags had been a quarter of the collector emulator's work.
+#[derive(Debug, Default)]
+pub struct TagHashes {
+    /// A tag map as it arrived, and the hash of its canonical encoding.
+    kept: Vec<(Vec<u8>, i64)>,
+    /// Where the next one goes once `kept` is full.
+    next: usize,
+}
+
+/// Distinct tag encodings [`TagHashes`] remembers.
+const TAG_HASHES_KEPT: usize = 8;
+
+impl TagHashes {
+    pub fn check(&mut self, p: &LogSinkView<'_>) -> Result<(), DecodeError> {
+        let raw = p.tags.raw();
+        let expected = match self.kept.iter().find(|(r, _)| r.as_slice() == raw) {
+            Some((_, hash)) => *hash,
+            None => {
+                let hash = canonical_tag_hash(&p.tags);
+                if self.kept.len() < TAG_HASHES_KEPT {
+                    self.kept.push((raw.to_vec(), hash));
+                } else {
+                    self.kept[self.next] = (raw.to_vec(), hash);
+                    self.next = (self.next + 1) % TAG_HASHES_KEPT;
+                }
+                hash
+            }
+        };
+        if p.tag_hash == expected {
+            Ok(())
+        } else {
+            Err(DecodeError::invalid(
+                "tag hash",
+                format!("{} does not match the tags", p.tag_hash),
+            ))
+        }
+    }
+}
+
+/// The hash of a tag map as this encoder writes it; 0 for no tags.
+fn canonical_tag_hash(tags: &MapRef<'_>) -> i64 {
+    let entries: Vec<(&str, ValueRef<'_>)> = tags.entries().collect();
+    TagMap::encode(entries.into_iter()).hash
 }
 
 /// A batch of LogSinkPacks.
@@ -262,8 +365,18 @@ impl ZipPack {
     /// The inner records, inflated, with the outer pcode/oid/okind/onode copied into each
     /// (each keeps its own time), as WhaTap's receiver does.
     pub fn unpack(&self) -> Result<Vec<LogSinkPack>, DecodeError> {
-        let raw = match self.status {
-            STATUS_RAW => self.records.clone(),
+        let mut packs = Vec::new();
+        self.read_records(&self.inflate()?, |p| {
+            packs.push(p.to_owned());
+            Ok(())
+        })?;
+        Ok(packs)
+    }
+
+    /// The inner records' bytes: [`records`](Self::records), inflated when gzip'd.
+    pub fn inflate(&self) -> Result<Cow<'_, [u8]>, DecodeError> {
+        Ok(match self.status {
+            STATUS_RAW => Cow::Borrowed(&self.records),
             STATUS_GZIP => {
                 // Sized from the gzip trailer (the inflated length mod 2^32), within the limit.
                 let size = self.records.len().checked_sub(4).map_or(0, |at| {
@@ -279,36 +392,45 @@ impl ZipPack {
                 if out.len() > MAX_INFLATED {
                     return Err(DecodeError::invalid("zip pack", "inflates past 64 MiB"));
                 }
-                out
+                Cow::Owned(out)
             }
             s => return Err(DecodeError::invalid("zip pack", format!("status {s}"))),
-        };
-        let mut r = Reader::new(&raw);
-        let mut packs = Vec::new();
+        })
+    }
+
+    /// The inner records of `raw` (this pack's [`inflate`](Self::inflate)d records), read in
+    /// place, each with the outer header but its own time; their count must be the pack's.
+    pub fn read_records<'r>(
+        &self,
+        raw: &'r [u8],
+        mut each: impl FnMut(LogSinkView<'r>) -> Result<(), DecodeError>,
+    ) -> Result<(), DecodeError> {
+        let mut r = Reader::new(raw);
+        let mut count = 0i64;
         while !r.remaining().is_empty() {
-            match Pack::read(&mut r)? {
-                Pack::LogSink(mut p) => {
-                    p.header = Header {
-                        time: p.header.time,
-                        ..self.header
-                    };
-                    packs.push(p);
-                }
-                Pack::Zip(_) => {
-                    return Err(DecodeError::invalid(
-                        "zip pack",
-                        "a zip pack inside a zip pack",
-                    ));
-                }
+            if Pack::type_code(&mut r)? != LOGSINK {
+                // Read whole first, as any pack is, so a broken one is named as such.
+                ZipPack::read_body(&mut r)?;
+                return Err(DecodeError::invalid(
+                    "zip pack",
+                    "a zip pack inside a zip pack",
+                ));
             }
+            let mut p = LogSinkView::read_body(&mut r)?;
+            p.header = Header {
+                time: p.header.time,
+                ..self.header
+            };
+            each(p)?;
+            count += 1;
         }
-        if packs.len() as i64 != self.record_count {
+        if count != self.record_count {
             return Err(DecodeError::invalid(
                 "zip pack",
-                format!("says {} records, holds {}", self.record_count, packs.len()),
+                format!("says {} records, holds {count}", self.record_count),
             ));
         }
-        Ok(packs)
+        Ok(())
     }
 }
 
@@ -322,9 +444,16 @@ pub enum Pack {
 impl Pack {
     /// Reads a type code and the pack after it.
     pub fn read(r: &mut Reader<'_>) -> Result<Pack, DecodeError> {
-        match r.short()? {
+        match Pack::type_code(r)? {
             LOGSINK => Ok(Pack::LogSink(LogSinkPack::read_body(r)?)),
-            ZIP | LOGSINK_ZIP => Ok(Pack::Zip(ZipPack::read_body(r)?)),
+            _ => Ok(Pack::Zip(ZipPack::read_body(r)?)),
+        }
+    }
+
+    /// A log pack's type code: a LogSinkPack's or a ZipPack's (either of its two codes).
+    fn type_code(r: &mut Reader<'_>) -> Result<i16, DecodeError> {
+        match r.short()? {
+            t @ (LOGSINK | ZIP | LOGSINK_ZIP) => Ok(t),
             t => Err(DecodeError::invalid(
                 "pack",
                 format!("type 0x{:04x} is not a log pack", t as u16),

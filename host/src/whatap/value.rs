@@ -34,7 +34,37 @@ pub enum ValueRef<'a> {
     Text(&'a str),
 }
 
-impl ValueRef<'_> {
+impl<'a> ValueRef<'a> {
+    /// Reads a value in place: its text borrows from the bytes.
+    pub fn read(r: &mut Reader<'a>) -> Result<ValueRef<'a>, DecodeError> {
+        Ok(match r.byte()? {
+            NULL => ValueRef::Null,
+            BOOLEAN => ValueRef::Bool(r.bool()?),
+            DECIMAL => ValueRef::Decimal(r.decimal()?),
+            DECIMAL_INT => ValueRef::Decimal(r.int()? as i64),
+            DECIMAL_LONG => ValueRef::Decimal(r.long()?),
+            FLOAT => ValueRef::Double(r.float()? as f64),
+            DOUBLE => ValueRef::Double(r.double()?),
+            TEXT => ValueRef::Text(r.text()?),
+            code => {
+                return Err(DecodeError::invalid(
+                    "value",
+                    format!("type code {code} is not used in log records"),
+                ));
+            }
+        })
+    }
+
+    pub fn to_owned(self) -> Value {
+        match self {
+            ValueRef::Null => Value::Null,
+            ValueRef::Bool(b) => Value::Bool(b),
+            ValueRef::Decimal(v) => Value::Decimal(v),
+            ValueRef::Double(v) => Value::Double(v),
+            ValueRef::Text(s) => Value::Text(s.to_owned()),
+        }
+    }
+
     pub fn write(self, w: &mut Writer) {
         match self {
             ValueRef::Null => {
@@ -72,22 +102,7 @@ impl Value {
     }
 
     pub fn read(r: &mut Reader<'_>) -> Result<Value, DecodeError> {
-        Ok(match r.byte()? {
-            NULL => Value::Null,
-            BOOLEAN => Value::Bool(r.bool()?),
-            DECIMAL => Value::Decimal(r.decimal()?),
-            DECIMAL_INT => Value::Decimal(r.int()? as i64),
-            DECIMAL_LONG => Value::Decimal(r.long()?),
-            FLOAT => Value::Double(r.float()? as f64),
-            DOUBLE => Value::Double(r.double()?),
-            TEXT => Value::Text(r.text()?.to_owned()),
-            code => {
-                return Err(DecodeError::invalid(
-                    "value",
-                    format!("type code {code} is not used in log records"),
-                ));
-            }
-        })
+        ValueRef::read(r).map(ValueRef::to_owned)
     }
 }
 
@@ -105,6 +120,63 @@ pub fn write_map<'a>(
 
 /// Reads a MapValue, including its type code.
 pub fn read_map(r: &mut Reader<'_>) -> Result<Vec<(String, Value)>, DecodeError> {
+    MapRef::read(r).map(|m| m.to_owned())
+}
+
+/// A MapValue read in place: every entry checked once as it is read, then read again from
+/// its bytes whenever asked, with nothing copied. A receiver that only checks and counts what
+/// arrives (the collector emulator) never builds owned entries.
+#[derive(Debug, Clone, Copy)]
+pub struct MapRef<'a> {
+    /// The map as encoded, type code included.
+    raw: &'a [u8],
+    len: usize,
+}
+
+impl<'a> MapRef<'a> {
+    pub fn read(r: &mut Reader<'a>) -> Result<MapRef<'a>, DecodeError> {
+        let start = r.position();
+        let len = map_header(r)?;
+        for _ in 0..len {
+            r.text()?;
+            ValueRef::read(r)?;
+        }
+        Ok(MapRef {
+            raw: r.since(start),
+            len,
+        })
+    }
+
+    /// The map's encoding, as it arrived.
+    pub fn raw(&self) -> &'a [u8] {
+        self.raw
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The entries, in order.
+    pub fn entries(&self) -> impl Iterator<Item = (&'a str, ValueRef<'a>)> + use<'a> {
+        let mut r = Reader::new(self.raw);
+        // Checked when the map was read, so neither read below fails.
+        let len = map_header(&mut r).unwrap_or(0);
+        (0..len).map_while(move |_| Some((r.text().ok()?, ValueRef::read(&mut r).ok()?)))
+    }
+
+    pub fn to_owned(&self) -> Vec<(String, Value)> {
+        self.entries()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    }
+}
+
+/// A MapValue's type code and entry count.
+fn map_header(r: &mut Reader<'_>) -> Result<usize, DecodeError> {
     let code = r.byte()?;
     if code != MAP {
         return Err(DecodeError::invalid(
@@ -119,12 +191,7 @@ pub fn read_map(r: &mut Reader<'_>) -> Result<Vec<(String, Value)>, DecodeError>
             format!("{n} entries in {} bytes", r.remaining().len()),
         ));
     }
-    let mut out = Vec::with_capacity(n as usize);
-    for _ in 0..n {
-        let k = r.text()?.to_owned();
-        out.push((k, Value::read(r)?));
-    }
-    Ok(out)
+    Ok(n as usize)
 }
 
 #[cfg(test)]
