@@ -14,4 +14,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(pack::Pack::Zip(z)) = pack::Pack::parse(data) {
         let _ = z.unpack();
     }
+    // The collector's own path: records read in place, tag hashes checked.
+    let mut tags = pack::TagHashes::default();
+    let _ = pack::read_records(data, |p| {
+        let _ = p.tags.entries().count();
+        tags.check(&p)
+    });
 });

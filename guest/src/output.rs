@@ -117,7 +117,7 @@ impl<'o, O: Output + ?Sized> Batcher<'o, O> {
         if first {
             // Later batches reuse the buffers.
             let left = self.expected.min(self.max_records).saturating_sub(1);
-            self.packed.reserve(left);
+            self.packed.reserve(left, self.max_bytes);
         }
         if self.packed.len() >= self.max_records || self.packed.size() >= self.max_bytes {
             self.flush()?;
@@ -187,6 +187,24 @@ mod tests {
         batcher.flush().unwrap();
         assert_eq!((batcher.records, batcher.batches), (4, 3));
         assert_eq!(out.records, records, "each with its own stream's tags");
+    }
+
+    #[test]
+    fn a_large_first_record_does_not_size_the_batch_for_a_thousand_like_it() {
+        let mut out = Collect::default();
+        let config = Config::default();
+        let mut b = Batcher::expecting(&mut out, &config, 5000);
+        b.push(&rec(900_000)).unwrap();
+        assert!(
+            b.packed.capacity() < 2 * config.batch_max_bytes,
+            "{} bytes reserved",
+            b.packed.capacity()
+        );
+        // Small records are sized for a whole batch of their kind.
+        let mut out = Collect::default();
+        let mut b = Batcher::expecting(&mut out, &config, 5000);
+        b.push(&rec(100)).unwrap();
+        assert!(b.packed.capacity() > 100 * config.batch_max_records);
     }
 
     struct Refuse;

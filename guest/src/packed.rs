@@ -90,14 +90,27 @@ impl Packed {
     }
 
     /// Makes room for about `records` more records like the ones already packed, so the
-    /// buffers are not grown by doubling.
-    pub fn reserve(&mut self, records: usize) {
-        if let Some(strings) = self.ends.len().checked_div(self.records) {
-            self.ends.reserve(strings * records);
-            self.words
-                .reserve(self.words.len() / self.records * records);
-            self.text.reserve(self.text.len() / self.records * records);
-        }
+    /// buffers are not grown by doubling, but for no more than `max_size` bytes in all (the
+    /// batch is sent by then): the records packed so far may be far larger than the rest.
+    pub fn reserve(&mut self, records: usize, max_size: usize) {
+        let Some(per) = self.text.len().checked_div(self.records) else {
+            return;
+        };
+        let room = |used: usize, per_record: usize, width: usize| {
+            per_record
+                .saturating_mul(records)
+                .min((max_size / width).saturating_sub(used))
+        };
+        let (text, ends, words) = (self.text.len(), self.ends.len(), self.words.len());
+        self.text.reserve(room(text, per, 1));
+        self.ends.reserve(room(ends, ends / self.records, 4));
+        self.words.reserve(room(words, words / self.records, 8));
+    }
+
+    /// Bytes allocated for the batch's buffers, for tests of how much is reserved.
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.text.capacity() + 4 * self.ends.capacity() + 8 * self.words.capacity()
     }
 
     /// Whether `r` can join the batch: it is empty, or `r` has its stream tags. The same

@@ -254,3 +254,20 @@ async fn a_10_mb_message_maps_in_wasm_within_the_default_memory_cap() {
         .collect();
     assert_eq!(rejoined, big, "nothing lost across the parts");
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_large_first_entry_then_many_small_ones_map_within_the_default_memory_cap() {
+    // The batch's buffers are sized from its first record: not for a thousand like this one.
+    let runtime = runtime();
+    let mut events =
+        vec![serde_json::json!({"id": "0", "timestamp": 1, "message": "x".repeat(900_000)})];
+    events.extend((1..2000).map(|i| serde_json::json!({"id": i.to_string(), "timestamp": 1, "message": format!("small {i}")})));
+    let payload = serde_json::json!({"messageType": "DATA_MESSAGE", "owner": "1", "logGroup": "/aws/rds/instance/db/postgresql",
+        "logStream": "db.0", "subscriptionFilters": [], "logEvents": events});
+    let event = serde_json::json!({"awslogs": {"data": rds_mapper::awslogs::encode(payload.to_string().as_bytes())}}).to_string();
+    let (summary, records) = run_wasm(&runtime, event.as_bytes())
+        .await
+        .expect("maps within the cap");
+    assert_eq!((summary.records, records.len()), (2000, 2000));
+    assert_eq!(records[1999]["content"], "small 1999");
+}
