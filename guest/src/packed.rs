@@ -154,17 +154,13 @@ impl Packed {
             self.stream = Some(stream);
         }
         self.words.extend([r.time(), r.line()]);
-        let counts = self.words.len();
-        // The counts of tags and fields come first; they are filled in once written.
-        self.words.extend([0, 0]);
         self.string(r.category())?;
         self.string(r.content())?;
-        let mut tags = 0;
-        for (k, v) in r.tags() {
-            self.string(k)?;
-            self.string(v)?;
-            tags += 1;
-        }
+        // Words and strings are read in turn apart: the tag count goes before the field
+        // count, which is filled in once the fields are written.
+        self.pairs(r.tags())?;
+        let fields_at = self.words.len();
+        self.words.push(0);
         let mut fields = 0;
         for (k, v) in r.fields() {
             match v {
@@ -188,8 +184,7 @@ impl Packed {
             }
             fields += 1;
         }
-        self.words[counts] = tags;
-        self.words[counts + 1] = fields;
+        self.words[fields_at] = fields;
         Ok(())
     }
 

@@ -50,18 +50,17 @@ pub type FieldRef<'a> = FieldValue<&'a str>;
 impl<T: AsRef<str>> FieldValue<T> {
     /// The value, its text borrowed.
     pub fn as_field_ref(&self) -> FieldRef<'_> {
-        match self {
-            FieldValue::Text(t) => FieldValue::Text(t.as_ref()),
-            FieldValue::Integer(i) => FieldValue::Integer(*i),
-            FieldValue::Float(f) => FieldValue::Float(*f),
-            FieldValue::Boolean(b) => FieldValue::Boolean(*b),
-        }
+        self.map_text(|t| t.as_ref())
     }
 
     /// The value with its text owned, as a [`Record`] holds it.
     pub fn to_owned_value(&self) -> FieldValue {
+        self.map_text(|t| t.as_ref().to_owned())
+    }
+
+    fn map_text<'s, U>(&'s self, text: impl FnOnce(&'s T) -> U) -> FieldValue<U> {
         match self {
-            FieldValue::Text(t) => FieldValue::Text(t.as_ref().to_owned()),
+            FieldValue::Text(t) => FieldValue::Text(text(t)),
             FieldValue::Integer(i) => FieldValue::Integer(*i),
             FieldValue::Float(f) => FieldValue::Float(*f),
             FieldValue::Boolean(b) => FieldValue::Boolean(*b),
@@ -78,8 +77,8 @@ pub trait RecordParts {
     fn time(&self) -> i64;
     fn line(&self) -> i64;
     fn content(&self) -> &str;
-    /// The tags every record of its log stream shares; records sharing them (the same `Arc`)
-    /// are packed into one batch with them sent once.
+    /// The tags every record of its log stream shares; records sharing them (the same `Arc`,
+    /// or an equal list) are packed into one batch with them sent once.
     fn stream_tags(&self) -> &Arc<Tags>;
     /// The record's own tags, in order.
     fn tags(&self) -> impl Iterator<Item = (&str, &str)>;

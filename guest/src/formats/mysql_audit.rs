@@ -120,8 +120,8 @@ pub fn parse(entry: &str) -> Parsed<'_> {
     p.text("client_host", f[3].clone());
     p.int("connection_id", connection_id);
     p.int("query_id", query_id);
-    let operation = f[6].clone();
-    p.text("operation", operation.clone());
+    p.text("operation", f[6].clone());
+    let operation = f[6].as_ref();
     if !f[7].is_empty() {
         p.text("database", f[7].clone());
     }

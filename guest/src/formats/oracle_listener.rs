@@ -33,7 +33,7 @@ fn descriptor<'a>(text: &'a str, key: &str) -> Option<&'a str> {
         let after = at + key.len();
         if at > 0 && b[at - 1] == b'(' && b.get(after) == Some(&b'=') {
             let value = &text[after + 1..];
-            return Some(scan::split(value, ")").next().unwrap_or(value));
+            return Some(scan::split_once(value, ")").map_or(value, |(v, _)| v));
         }
         from = at + 1;
     }

@@ -94,15 +94,6 @@ pub struct LogSinkPack {
     pub fields: Vec<(String, Value)>,
 }
 
-fn encode_map(entries: &[(String, Value)]) -> Vec<u8> {
-    let mut w = Writer::with_capacity(16 + entries.len() * 24);
-    write_map(
-        &mut w,
-        entries.iter().map(|(k, v)| (k.as_str(), v.as_ref())),
-    );
-    w.into_bytes()
-}
-
 /// A tag map, encoded, with the hash the pack carries. Records with the same tags (most of
 /// one stream's) share one: encoding and hashing it was most of a record's cost.
 #[derive(Debug, Default, Clone)]
@@ -468,12 +459,8 @@ impl Pack {
 
 /// Whether a pack's tag hash matches its tags, as a receiver checks it.
 pub fn tag_hash_ok(p: &LogSinkPack) -> bool {
-    let expected = if p.tags.is_empty() {
-        0
-    } else {
-        hash64(&encode_map(&p.tags))
-    };
-    p.tag_hash == expected
+    let tags = p.tags.iter().map(|(k, v)| (k.as_str(), v.as_ref()));
+    p.tag_hash == TagMap::encode(tags).hash
 }
 
 #[cfg(test)]
