@@ -15,7 +15,7 @@ use serde_json::json;
 use crate::collector::{Collector, Faults, PrintReport};
 use crate::embedded;
 use crate::runtime::bindings::Invocation;
-use crate::runtime::{Mapper, Runtime, SandboxLimits};
+use crate::runtime::{Mapper, Origin, Runtime, SandboxLimits};
 use crate::sink::{RecordSink, stdout::Stdout};
 use crate::whatap::config::WhatapConfig;
 use crate::whatap::license::License;
@@ -127,14 +127,20 @@ struct CollectorArgs {
     /// Address to listen on, e.g. 127.0.0.1:6600 (port 0 picks a free one).
     #[arg(long, value_name = "ADDR")]
     listen: std::net::SocketAddr,
-    /// The project access key senders must use (or set WHATAP_LICENSE).
+    /// The project access key senders must use (or set WHATAP_LICENSE, or use
+    /// --license-file: a key on the command line is visible to other users of the machine).
     #[arg(
         long,
         value_name = "KEY",
         env = "WHATAP_LICENSE",
-        hide_env_values = true
+        hide_env_values = true,
+        required_unless_present = "license_file"
     )]
-    license: String,
+    license: Option<String>,
+    /// A file holding the project access key (surrounding whitespace ignored); it takes
+    /// precedence over WHATAP_LICENSE.
+    #[arg(long, value_name = "FILE")]
+    license_file: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -236,12 +242,18 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Describe(args) => {
             let runtime = Runtime::new(SandboxLimits::default());
-            let mapper = load_mapper(&runtime, &args).await?;
+            // Without --mapper, the default as Lambda loads it: the package's precompiled
+            // artifact when one lies beside the executable (origin `packaged`).
+            let mapper = match &args.mapper {
+                None => crate::mapper_store::load_embedded(&runtime).await?,
+                Some(_) => load_mapper(&runtime, &args).await?,
+            };
             let line = json!({
                 "name": mapper.info.name,
                 "version": mapper.info.version,
                 "contract": mapper.info.contract,
-                "origin": mapper.origin,
+                "origin": mapper.origin.to_string(),
+                "time_budget": mapper.has_time_budget(),
             });
             println!("{line}");
             Ok(ExitCode::SUCCESS)
@@ -297,13 +309,13 @@ pub(crate) async fn load_mapper_from(
     path: Option<&Path>,
 ) -> Result<Arc<Mapper>> {
     match path {
-        None => Ok(runtime.load_builtin(embedded::DEFAULT_MAPPER).await?),
+        None => Ok(runtime.load_embedded().await?),
         Some(path) => {
             let bytes = std::fs::read(path)
                 .with_context(|| format!("{}: cannot read the mapper", path.display()))?;
             let origin = path.display().to_string();
             runtime
-                .load(&bytes, &origin)
+                .load(&bytes, Origin::Local(origin.clone()))
                 .await
                 .with_context(|| format!("{origin}: cannot use it as a mapper"))
         }
@@ -401,7 +413,7 @@ async fn compile(args: CompileArgs) -> Result<ExitCode> {
     };
     // Refuse what would not load, before writing anything.
     let mapper = load_mapper(&runtime, &args.mapper).await?;
-    let compiled = crate::runtime::precompile(&bytes, args.target.as_deref(), mapper.trust)
+    let compiled = crate::runtime::precompile(&bytes, args.target.as_deref(), mapper.epoch_checks)
         .map_err(|e| anyhow::anyhow!("precompiling failed: {e:#}"))?;
     let out = match (args.output, args.output_dir) {
         (Some(file), _) => file,
@@ -565,7 +577,15 @@ async fn test_mapper(args: TestMapperArgs) -> Result<ExitCode> {
 }
 
 async fn collector(args: CollectorArgs) -> Result<ExitCode> {
-    let license = License::parse(&args.license).context("--license")?;
+    let license = match (&args.license, &args.license_file) {
+        (_, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("{}: cannot read the license", path.display()))?;
+            License::parse(text.trim()).context("--license-file")?
+        }
+        (Some(key), None) => License::parse(key).context("--license")?,
+        (None, None) => anyhow::bail!("--license, WHATAP_LICENSE or --license-file is required"),
+    };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

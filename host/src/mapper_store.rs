@@ -3,10 +3,17 @@
 //! The source is `MAPPER_URI` (`s3://bucket/key` or a file path; unset = the embedded
 //! default). At most every `MAPPER_REFRESH_SECONDS` the source is revalidated (a conditional
 //! GET for S3, a hash comparison for a file). A new object is checked against `MAPPER_SHA256`
-//! when set, compiled (a `.cwasm` is deserialized instead), contract-checked, described and so
-//! test-instantiated, and only then swapped in for the next invocation. Any failure keeps the
-//! mapper in use (the embedded default at worst) and logs one error line; the same bad object
-//! is not fetched again, a new upload is.
+//! when set (a `.cwasm` is loaded only when it is pinned), compiled, contract-checked,
+//! described, and dry-run over [`CANARY_EVENTS`] with the live settings and rules; only then is
+//! it swapped in for the next invocation. A refused object keeps the mapper in use and logs one
+//! error line; it is remembered by version (in `RDS_FORWARDER_STATE_DIR`, across cold starts
+//! too), so it is not fetched again until a new upload replaces it.
+//!
+//! With `MAPPER_URI` set, nothing else maps in its place: until a mapper from it loads,
+//! [`MapperStore::current`] is [`Unavailable`] and invocations fail (`MapperUnavailable`), so
+//! events wait in Lambda's retries and the failed-event destination instead of being mapped
+//! by a mapper the user did not choose (which would not, say, redact what theirs redacts).
+//! `MAPPER_FALLBACK=embedded` opts in to mapping with the embedded default meanwhile.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -16,7 +23,17 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::embedded;
-use crate::runtime::{LoadError, Mapper, Runtime};
+
+/// One canned event of `fixtures/canary`, by name.
+macro_rules! canary {
+    ($name:literal) => {
+        (
+            $name,
+            include_bytes!(concat!("../../fixtures/canary/", $name, ".json")),
+        )
+    };
+}
+use crate::runtime::{LoadError, Mapper, Origin, Runtime};
 use crate::s3::{Fetched, S3Client, S3Error, parse_uri};
 
 /// Where the mapper comes from.
@@ -65,7 +82,35 @@ pub enum SourceError {
     Load(#[from] LoadError),
     #[error("the mapper download task failed: {0}")]
     Task(String),
+    #[error("MAPPER_FALLBACK must be `embedded` or `none`, got {0:?}")]
+    BadFallback(String),
+    #[error("{path} is {size} bytes, more than the {max} a mapper may be")]
+    TooLarge { path: String, size: u64, max: u64 },
+    #[error("the dry run over the canned event {event} failed: {error}")]
+    DryRun {
+        event: &'static str,
+        error: crate::runtime::RunError,
+    },
 }
+
+impl SourceError {
+    /// Whether the same object would be refused again: a bad object, not a failure to reach
+    /// it. Such a refusal is remembered by the object's version; anything else is retried at
+    /// the next refresh.
+    pub fn is_deterministic(&self) -> bool {
+        matches!(
+            self,
+            SourceError::Sha256Mismatch { .. }
+                | SourceError::Load(_)
+                | SourceError::TooLarge { .. }
+                | SourceError::DryRun { .. }
+        )
+    }
+}
+
+/// Where refusals are remembered when `RDS_FORWARDER_STATE_DIR` is unset: Lambda's writable
+/// `/tmp`, which lives as long as the execution environment.
+pub const DEFAULT_STATE_DIR: &str = "/tmp/rds-forwarder";
 
 /// Mapper settings from the environment.
 #[derive(Debug, Clone)]
@@ -73,6 +118,11 @@ pub struct MapperSettings {
     pub uri: MapperUri,
     pub refresh: Duration,
     pub sha256: Option<[u8; 32]>,
+    /// `MAPPER_FALLBACK=embedded`: map with the embedded default while the mapper from
+    /// `MAPPER_URI` cannot be loaded.
+    pub fallback_embedded: bool,
+    /// `RDS_FORWARDER_STATE_DIR` (default `/tmp/rds-forwarder`): where refusals are remembered.
+    pub state_dir: PathBuf,
 }
 
 impl MapperSettings {
@@ -90,10 +140,20 @@ impl MapperSettings {
             None => None,
             Some(hex) => Some(parse_sha256(&hex).ok_or(SourceError::BadSha256)?),
         };
+        let fallback_embedded = match var("MAPPER_FALLBACK").as_deref().map(str::trim) {
+            None | Some("") | Some("none") => false,
+            Some("embedded") => true,
+            Some(other) => return Err(SourceError::BadFallback(other.to_owned())),
+        };
+        let state_dir = var("RDS_FORWARDER_STATE_DIR")
+            .filter(|d| !d.trim().is_empty())
+            .map_or_else(|| PathBuf::from(DEFAULT_STATE_DIR), PathBuf::from);
         Ok(MapperSettings {
             uri,
             refresh: Duration::from_secs(refresh),
             sha256,
+            fallback_embedded,
+            state_dir,
         })
     }
 }
@@ -126,10 +186,19 @@ async fn fetch(
     match uri {
         MapperUri::Embedded => Ok(None),
         MapperUri::File(path) => {
-            let bytes = std::fs::read(path).map_err(|source| SourceError::File {
+            let unreadable = |source| SourceError::File {
                 path: path.display().to_string(),
                 source,
-            })?;
+            };
+            let size = std::fs::metadata(path).map_err(unreadable)?.len();
+            if size > crate::s3::MAX_OBJECT_BYTES {
+                return Err(SourceError::TooLarge {
+                    path: path.display().to_string(),
+                    size,
+                    max: crate::s3::MAX_OBJECT_BYTES,
+                });
+            }
+            let bytes = std::fs::read(path).map_err(unreadable)?;
             let version = sha256_hex(&bytes);
             Ok((known != Some(version.as_str())).then_some((bytes, version)))
         }
@@ -172,8 +241,54 @@ pub struct RulesStore {
     revalidation: tokio::sync::Mutex<Revalidation>,
 }
 
-/// The event of a dry run: an RDS event, which every mapper maps and which needs no decoding.
-const DRY_RUN_EVENT: &[u8] = br#"{"source":"aws.rds","detail-type":"RDS DB Instance Event","detail":{"Message":"mapping config check"}}"#;
+/// The events a new mapper, or a mapper with new rules, must map before it serves: an awslogs
+/// event of each RDS log type and an RDS event (`fixtures/canary`, compiled in). To the host
+/// they are opaque bytes.
+pub const CANARY_EVENTS: &[(&str, &[u8])] = &[
+    canary!("awslogs-mysql-error"),
+    canary!("awslogs-mysql-slowquery"),
+    canary!("awslogs-mysql-general"),
+    canary!("awslogs-mysql-audit"),
+    canary!("awslogs-postgresql"),
+    canary!("awslogs-oracle-alert"),
+    canary!("awslogs-oracle-listener"),
+    canary!("awslogs-sqlserver-agent"),
+    canary!("rds-db-instance-event.failover"),
+];
+
+/// The time budget of each canned event in a dry run.
+const DRY_RUN_BUDGET: Duration = Duration::from_secs(5);
+
+/// Maps every canned event with `mapper` and `config` into memory, sending nothing; the first
+/// failure (an error, a trap, a timeout) is the refusal.
+pub async fn dry_run(
+    runtime: &Runtime,
+    mapper: &Mapper,
+    config: &[(String, String)],
+) -> Result<(), SourceError> {
+    for (event, bytes) in CANARY_EVENTS {
+        let invocation = crate::runtime::bindings::Invocation {
+            request_id: format!("dry-run-{event}"),
+            function_name: String::new(),
+            deadline_ms: i64::MAX,
+            received_ms: 0,
+            config: config.to_vec(),
+        };
+        let ran = runtime
+            .run(
+                mapper,
+                bytes,
+                &invocation,
+                Box::new(crate::sink::Memory::default()),
+                DRY_RUN_BUDGET,
+            )
+            .await;
+        if let Err(error) = ran.result {
+            return Err(SourceError::DryRun { event, error });
+        }
+    }
+    Ok(())
+}
 
 impl RulesStore {
     pub fn new(
@@ -218,8 +333,14 @@ impl RulesStore {
     }
 
     /// Revalidates the source (at most every refresh interval) and checks a new version with a
-    /// dry run of `mapper` before it takes effect.
-    pub async fn refresh_if_due(&self, runtime: &Runtime, mapper: &Mapper) {
+    /// dry run of `mapper` over the canned events, with the live `settings`, before it takes
+    /// effect.
+    pub async fn refresh_if_due(
+        &self,
+        runtime: &Runtime,
+        mapper: &Mapper,
+        settings: &[(String, String)],
+    ) {
         let Some(source) = &self.source else {
             return;
         };
@@ -240,24 +361,10 @@ impl RulesStore {
         };
         state.version = Some(version);
         let text = String::from_utf8_lossy(&bytes).into_owned();
-        let invocation = crate::runtime::bindings::Invocation {
-            request_id: "mapping-config-check".into(),
-            function_name: String::new(),
-            deadline_ms: i64::MAX,
-            received_ms: 0,
-            config: vec![("rules".into(), text.clone())],
-        };
-        let ran = runtime
-            .run(
-                mapper,
-                DRY_RUN_EVENT,
-                &invocation,
-                Box::new(crate::sink::Memory::default()),
-                Duration::from_secs(5),
-            )
-            .await;
-        match ran.result {
-            Ok(_) => {
+        let mut config = settings.to_vec();
+        config.push(("rules".into(), text.clone()));
+        match dry_run(runtime, mapper, &config).await {
+            Ok(()) => {
                 tracing::info!(origin = %origin, "Mapping config in force.");
                 *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(text);
             }
@@ -289,20 +396,21 @@ fn embedded_cwasm_path() -> Option<PathBuf> {
     Some(dir.join(embedded_cwasm_name()))
 }
 
-/// The embedded mapper, from its precompiled artifact when one ships beside the binary (no JIT
-/// on a cold start), else compiled now.
+/// The default mapper: from its precompiled artifact when the package ships one beside the
+/// binary (no JIT on a cold start; [`Origin::Packaged`]), else the embedded component compiled
+/// now.
 pub async fn load_embedded(runtime: &Runtime) -> Result<Arc<Mapper>, LoadError> {
     if let Some(path) = embedded_cwasm_path()
         && let Ok(bytes) = std::fs::read(&path)
     {
-        match runtime.load_builtin(&bytes).await {
+        match runtime.load(&bytes, Origin::Packaged).await {
             Ok(mapper) => return Ok(mapper),
             Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "Precompiled default mapper refused; compiling the embedded one.")
+                tracing::warn!(file = %embedded_cwasm_name(), error = %e, "Precompiled default mapper refused; compiling the embedded one.")
             }
         }
     }
-    runtime.load_builtin(embedded::DEFAULT_MAPPER).await
+    runtime.load_embedded().await
 }
 
 struct Revalidation {
@@ -312,6 +420,13 @@ struct Revalidation {
 }
 
 impl Revalidation {
+    fn new(version: Option<String>) -> Revalidation {
+        Revalidation {
+            last_check: None,
+            version,
+        }
+    }
+
     /// Whether `refresh` has passed since the last check; if so, this is the check now.
     fn due(&mut self, refresh: Duration) -> bool {
         if self.last_check.is_some_and(|t| t.elapsed() < refresh) {
@@ -322,41 +437,125 @@ impl Revalidation {
     }
 }
 
+/// Why no mapper serves: the configured one has not loaded, and no fallback is allowed.
+#[derive(Debug, Clone, Error)]
+#[error("the mapper from {uri} is unavailable ({reason}); not mapping with any other")]
+pub struct Unavailable {
+    pub uri: String,
+    pub reason: String,
+}
+
+/// What serves invocations now.
+enum Serving {
+    Mapper(Arc<Mapper>),
+    Nothing(Unavailable),
+}
+
+/// A refusal remembered across cold starts: the source, the version refused, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Refusal {
+    uri: String,
+    version: String,
+    reason: String,
+}
+
+impl Refusal {
+    /// One file per source, named by the hash of its URI.
+    fn path(dir: &Path, uri: &str) -> PathBuf {
+        dir.join(format!(
+            "refused-{}.json",
+            &sha256_hex(uri.as_bytes())[..16]
+        ))
+    }
+
+    fn load(dir: &Path, uri: &str) -> Option<Refusal> {
+        let text = std::fs::read(Self::path(dir, uri)).ok()?;
+        serde_json::from_slice::<Refusal>(&text)
+            .ok()
+            .filter(|r| r.uri == uri)
+    }
+
+    /// Best effort: failing to remember costs one more download and compilation later.
+    fn save(&self, dir: &Path) {
+        let written = std::fs::create_dir_all(dir).and_then(|()| {
+            std::fs::write(
+                Self::path(dir, &self.uri),
+                serde_json::to_vec(self).unwrap_or_default(),
+            )
+        });
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "Cannot remember the refused mapper; it will be tried again after a cold start.");
+        }
+    }
+
+    fn forget(dir: &Path, uri: &str) {
+        let _ = std::fs::remove_file(Self::path(dir, uri));
+    }
+}
+
 pub struct MapperStore {
     settings: MapperSettings,
     s3: Option<Arc<S3Client>>,
-    /// Always `Some` once `new` returns.
-    current: Mutex<Option<Arc<Mapper>>>,
+    current: Mutex<Serving>,
     revalidation: tokio::sync::Mutex<Revalidation>,
 }
 
 impl MapperStore {
-    /// Loads the configured source; when there is none, or it fails (logged), the embedded
-    /// default.
+    /// Loads the configured source, dry-running it with `config` (the live settings and
+    /// rules). Without `MAPPER_URI`, the embedded default. When the source fails, nothing
+    /// serves (or, with `MAPPER_FALLBACK=embedded`, the embedded default) and the source is
+    /// tried again at each refresh.
     pub async fn new(
         runtime: &Runtime,
         settings: MapperSettings,
         s3: Option<S3Client>,
+        config: &[(String, String)],
     ) -> Result<MapperStore, LoadError> {
-        let store = MapperStore {
-            settings,
-            s3: s3.map(Arc::new),
-            current: Mutex::new(None),
-            revalidation: tokio::sync::Mutex::new(Revalidation {
-                last_check: None,
-                version: None,
-            }),
+        if settings.uri == MapperUri::Embedded {
+            let mapper = load_embedded(runtime).await?;
+            return Ok(MapperStore {
+                settings,
+                s3: None,
+                current: Mutex::new(Serving::Mapper(mapper)),
+                revalidation: tokio::sync::Mutex::new(Revalidation::new(None)),
+            });
+        }
+        let uri = settings.uri.display();
+        // A refusal from an earlier cold start: that version is not fetched again (the
+        // conditional GET answers "not modified") until a new upload replaces it.
+        let remembered = Refusal::load(&settings.state_dir, &uri);
+        let reason = match &remembered {
+            Some(r) => format!("version {} was refused: {}", r.version, r.reason),
+            None => "not loaded yet".to_owned(),
         };
-        // The configured source first: the embedded default is compiled only when it fails,
-        // so a cold start pays for one compilation, not two.
-        store.refresh_if_due(runtime).await;
-        if store.lock_current().is_none() {
-            store.swap(load_embedded(runtime).await?);
+        let store = MapperStore {
+            s3: s3.map(Arc::new),
+            current: Mutex::new(Serving::Nothing(Unavailable {
+                uri: uri.clone(),
+                reason,
+            })),
+            revalidation: tokio::sync::Mutex::new(Revalidation::new(remembered.map(|r| r.version))),
+            settings,
+        };
+        // The configured source first: the embedded default is compiled only when it fails
+        // and the fallback is allowed, so a cold start pays for one compilation, not two.
+        store.refresh_if_due(runtime, config).await;
+        let unavailable = match &*store.lock_current() {
+            Serving::Mapper(_) => None,
+            Serving::Nothing(why) => Some(why.clone()),
+        };
+        if let Some(why) = unavailable {
+            if store.settings.fallback_embedded {
+                tracing::error!(origin = %uri, error = %why.reason, "Mapper unavailable; mapping with the embedded default meanwhile (MAPPER_FALLBACK=embedded).");
+                store.swap(load_embedded(runtime).await?);
+            } else {
+                tracing::error!(origin = %uri, error = %why.reason, "Mapper unavailable; invocations fail with MapperUnavailable until it loads.");
+            }
         }
         Ok(store)
     }
 
-    fn lock_current(&self) -> std::sync::MutexGuard<'_, Option<Arc<Mapper>>> {
+    fn lock_current(&self) -> std::sync::MutexGuard<'_, Serving> {
         self.current
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -364,26 +563,35 @@ impl MapperStore {
 
     /// What is in use, for log lines.
     fn current_label(&self) -> String {
-        match self.lock_current().as_ref() {
-            Some(m) => m.label(),
-            None => "the embedded default".to_owned(),
+        match &*self.lock_current() {
+            Serving::Mapper(m) => m.label(),
+            Serving::Nothing(_) => "nothing".to_owned(),
         }
     }
 
-    /// The mapper the next invocation runs.
-    pub fn current(&self) -> Arc<Mapper> {
-        self.lock_current()
-            .clone()
-            .expect("MapperStore::new always installs a mapper")
+    /// The mapper the next invocation runs, or why there is none.
+    pub fn current(&self) -> Result<Arc<Mapper>, Unavailable> {
+        match &*self.lock_current() {
+            Serving::Mapper(m) => Ok(m.clone()),
+            Serving::Nothing(why) => Err(why.clone()),
+        }
     }
 
     fn swap(&self, mapper: Arc<Mapper>) {
-        *self.lock_current() = Some(mapper);
+        *self.lock_current() = Serving::Mapper(mapper);
+    }
+
+    /// While nothing serves, the latest reason why.
+    fn still_unavailable(&self, reason: String) {
+        if let Serving::Nothing(why) = &mut *self.lock_current() {
+            why.reason = reason;
+        }
     }
 
     /// Revalidates the source if the refresh interval has passed; swaps in a new mapper when
-    /// one loads, keeps the current one (and logs why) when it does not.
-    pub async fn refresh_if_due(&self, runtime: &Runtime) {
+    /// one loads and passes its dry run with `config`, keeps the current one (and logs why)
+    /// when it does not.
+    pub async fn refresh_if_due(&self, runtime: &Runtime, config: &[(String, String)]) {
         if self.settings.uri == MapperUri::Embedded {
             return;
         }
@@ -392,48 +600,76 @@ impl MapperStore {
             return;
         }
         let uri = self.settings.uri.display();
-        match self.fetch(state.version.as_deref()).await {
+        match fetch(
+            &self.settings.uri,
+            self.s3.as_ref(),
+            state.version.as_deref(),
+        )
+        .await
+        {
             Ok(None) => {}
             Ok(Some((bytes, version))) => {
                 state.version = Some(version.clone());
-                match self.verify_and_load(runtime, &bytes, &uri).await {
+                match self.verify_and_load(runtime, &bytes, &uri, config).await {
                     Ok(mapper) => {
                         tracing::info!(mapper = %mapper.label(), origin = %uri, version = %version, time_budget = mapper.has_time_budget(), "Mapper swapped in.");
+                        Refusal::forget(&self.settings.state_dir, &uri);
                         self.swap(mapper);
                     }
-                    Err(e) => tracing::error!(
-                        origin = %uri, error = %e, keeping = %self.current_label(),
-                        "Mapper update refused; keeping the mapper in use."
-                    ),
+                    Err(e) => {
+                        tracing::error!(
+                            origin = %uri, version = %version, error = %e, keeping = %self.current_label(),
+                            "Mapper update refused; keeping the mapper in use."
+                        );
+                        if e.is_deterministic() {
+                            Refusal {
+                                uri: uri.clone(),
+                                version: version.clone(),
+                                reason: e.to_string(),
+                            }
+                            .save(&self.settings.state_dir);
+                        } else {
+                            // Not the object's fault: try the same version again next time.
+                            state.version = None;
+                        }
+                        self.still_unavailable(format!("version {version} was refused: {e}"));
+                    }
                 }
             }
             Err(e) => {
-                tracing::error!(origin = %uri, error = %e, keeping = %self.current_label(), "Mapper source unreadable; keeping the mapper in use.")
+                tracing::error!(origin = %uri, error = %e, keeping = %self.current_label(), "Mapper source unreadable; keeping the mapper in use.");
+                self.still_unavailable(e.to_string());
             }
         }
-    }
-
-    /// The object's bytes and version if it changed since `known`.
-    async fn fetch(&self, known: Option<&str>) -> Result<Option<(Vec<u8>, String)>, SourceError> {
-        fetch(&self.settings.uri, self.s3.as_ref(), known).await
     }
 
     async fn verify_and_load(
         &self,
         runtime: &Runtime,
         bytes: &[u8],
-        origin: &str,
+        uri: &str,
+        config: &[(String, String)],
     ) -> Result<Arc<Mapper>, SourceError> {
-        if let Some(expected) = &self.settings.sha256 {
-            let actual: [u8; 32] = Sha256::digest(bytes).into();
-            if &actual != expected {
-                let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
-                return Err(SourceError::Sha256Mismatch {
-                    expected: hex(expected),
-                    actual: hex(&actual),
-                });
+        let pinned = match &self.settings.sha256 {
+            None => false,
+            Some(expected) => {
+                let actual: [u8; 32] = Sha256::digest(bytes).into();
+                if &actual != expected {
+                    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+                    return Err(SourceError::Sha256Mismatch {
+                        expected: hex(expected),
+                        actual: hex(&actual),
+                    });
+                }
+                true
             }
-        }
-        Ok(runtime.load(bytes, origin).await?)
+        };
+        let origin = Origin::Uri {
+            uri: uri.to_owned(),
+            pinned,
+        };
+        let mapper = runtime.load(bytes, origin).await?;
+        dry_run(runtime, &mapper, config).await?;
+        Ok(mapper)
     }
 }

@@ -17,11 +17,12 @@ pub enum SecretError {
     Endpoint(String),
     #[error("Secrets Manager {action} failed: {why}")]
     Call { action: &'static str, why: String },
-    #[error("Secrets Manager {action} answered HTTP {status}: {body}")]
+    /// Only the error's code is kept from the body: its message may quote request values.
+    #[error("Secrets Manager {action} answered HTTP {status} ({code})")]
     Status {
         action: &'static str,
         status: u16,
-        body: String,
+        code: String,
     },
     #[error("the secret has no SecretString (binary secrets are not supported)")]
     NotAString,
@@ -173,11 +174,10 @@ impl SecretsClient {
                 why: e.to_string(),
             })?;
         if status != 200 {
-            // The body is an AWS error document; it holds no secret.
             return Err(SecretError::Status {
                 action,
                 status,
-                body: text.chars().take(300).collect(),
+                code: error_code(&text),
             });
         }
         serde_json::from_str(&text).map_err(|e| SecretError::Call {
@@ -209,6 +209,21 @@ impl SecretsClient {
     }
 }
 
+/// The code of an AWS JSON error document (`__type`, without its namespace): what a log line
+/// may say of a refused call.
+fn error_code(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("__type")?.as_str().map(str::to_owned))
+        .map(|t| t.rsplit('#').next().unwrap_or_default().to_owned())
+        .filter(|c| {
+            !c.is_empty()
+                && c.len() <= 100
+                && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.')
+        })
+        .unwrap_or_else(|| "no error code".to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,5 +242,22 @@ mod tests {
             hex(&k),
             "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d"
         );
+    }
+
+    #[test]
+    fn a_refused_call_keeps_only_the_error_code() {
+        let body = r#"{"__type":"com.amazonaws.secretsmanager#ResourceNotFoundException","message":"Secrets Manager can't find the secret arn:aws:secretsmanager:eu-west-1:123456789012:secret:x"}"#;
+        assert_eq!(error_code(body), "ResourceNotFoundException");
+        let e = SecretError::Status {
+            action: "GetSecretValue",
+            status: 400,
+            code: error_code(body),
+        };
+        assert_eq!(
+            e.to_string(),
+            "Secrets Manager GetSecretValue answered HTTP 400 (ResourceNotFoundException)"
+        );
+        assert_eq!(error_code("<html>gateway</html>"), "no error code");
+        assert_eq!(error_code(r#"{"__type":"a b"}"#), "no error code");
     }
 }

@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use common::*;
 use rds_forwarder::runtime::bindings::{FieldValue, LogRecord};
-use rds_forwarder::runtime::{RunError, Runtime, SandboxLimits};
+use rds_forwarder::runtime::{Origin, RunError, Runtime, SandboxLimits};
 use rds_forwarder::sink::{Memory, into_memory};
 
 async fn run(runtime: &Runtime, mode: &str) -> Result<Vec<LogRecord>, RunError> {
     let bytes = std::fs::read(test_component("boundary_mapper")).expect("test component");
     let mapper = runtime
-        .load(&bytes, "boundary_mapper.wasm")
+        .load(&bytes, Origin::Local("boundary_mapper.wasm".into()))
         .await
         .expect("loads");
     let ran = runtime

@@ -16,6 +16,8 @@ const ANSWER_WITHIN: Duration = Duration::from_secs(30);
 struct Bootstrap {
     child: Child,
     log: tempfile::NamedTempFile,
+    /// Refusals are remembered here (`RDS_FORWARDER_STATE_DIR`) unless a test names its own.
+    _state: tempfile::TempDir,
 }
 
 impl Bootstrap {
@@ -26,6 +28,7 @@ impl Bootstrap {
         extra: &[(&str, String)],
     ) -> Bootstrap {
         let log = tempfile::NamedTempFile::new().expect("log file");
+        let state = tempfile::tempdir().expect("state dir");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rds-forwarder"));
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -37,6 +40,7 @@ impl Bootstrap {
             .env("WHATAP_PORT", collector.addr.port().to_string())
             .env("WHATAP_LICENSE", test_license())
             .env("LOG_LEVEL", "info")
+            .env("RDS_FORWARDER_STATE_DIR", state.path())
             .stdout(Stdio::from(log.reopen().expect("log")))
             .stderr(Stdio::from(log.reopen().expect("log")));
         for (k, v) in extra {
@@ -45,6 +49,7 @@ impl Bootstrap {
         Bootstrap {
             child: cmd.spawn().expect("starting the bootstrap"),
             log,
+            _state: state,
         }
     }
 
@@ -276,7 +281,7 @@ fn the_mapper_is_hot_swapped_from_s3_and_bad_objects_keep_the_previous_one() {
         );
     }
 
-    // A .cwasm made by this host's `compile` is accepted from S3 as it is.
+    // The package's own .cwasm (no time budget) from S3 is refused, pinned or not.
     let dir = tempfile::tempdir().unwrap();
     let cwasm = dir.path().join("a.cwasm");
     let out = Command::new(env!("CARGO_BIN_EXE_rds-forwarder"))
@@ -297,32 +302,27 @@ fn the_mapper_is_hot_swapped_from_s3_and_bad_objects_keep_the_previous_one() {
     .expect("upload cwasm");
     wait_for_refresh();
     api.invoke("cwasm", &event, ANSWER_WITHIN);
-    assert_eq!(
-        response(&api, "cwasm")["mapper"],
-        format!("rds-mapper@{version}")
-    );
-    // A mapper from S3 runs with a time budget, even the default's own .wasm; the default's
-    // .cwasm from `compile` runs as built in (runtime::Trust).
+    assert_eq!(response(&api, "cwasm")["mapper"], "test-mapper@2.0.0-test");
     let logs = lambda.logs();
-    let line = |what: &str| {
-        logs.lines()
-            .rfind(|l| l.contains(what))
-            .unwrap_or_else(|| panic!("no {what:?} line in {logs}"))
-            .to_owned()
-    };
+    let refused = logs
+        .lines()
+        .rfind(|l| l.contains("Mapper update refused"))
+        .unwrap_or_else(|| panic!("{logs}"));
     assert!(
-        line("Forwarder ready.").contains("\"time_budget\":true"),
-        "{}",
-        line("Forwarder ready.")
+        refused.contains("a precompiled mapper (.cwasm) is native code and is loaded from MAPPER_URI only when MAPPER_SHA256 pins it"),
+        "{refused}"
     );
+    // Every mapper from S3 runs with a time budget, even the default's own .wasm.
     assert!(
-        line("Mapper swapped in.").contains("\"time_budget\":false"),
-        "{}",
-        line("Mapper swapped in.")
+        line_of(&logs, "Forwarder ready.").contains("\"time_budget\":true"),
+        "{logs}"
     );
+    for swapped in logs.lines().filter(|l| l.contains("Mapper swapped in.")) {
+        assert!(swapped.contains("\"time_budget\":true"), "{swapped}");
+    }
 
     // B's own output reached the collector while it was in use.
-    // a, b, three refused uploads (still B), the .cwasm: one record each.
+    // a, b, three refused uploads (still B), the refused .cwasm (still B): one record each.
     collector.wait_for(6);
     let (received, _) = collector.finish();
     let contents: Vec<String> = json_lines(&received)
@@ -335,13 +335,32 @@ fn the_mapper_is_hot_swapped_from_s3_and_bad_objects_keep_the_previous_one() {
             .iter()
             .filter(|c| c.starts_with("mapped by test-mapper"))
             .count(),
-        4,
+        5,
         "{contents:?}"
     );
 }
 
+/// The last log line containing `what`.
+fn line_of(logs: &str, what: &str) -> String {
+    logs.lines()
+        .rfind(|l| l.contains(what))
+        .unwrap_or_else(|| panic!("no {what:?} line in {logs}"))
+        .to_owned()
+}
+
+/// The error an invocation answered with.
+fn error_of(api: &RuntimeApi, id: &str) -> (String, String) {
+    match api.outcome(id, ANSWER_WITHIN) {
+        Some(Outcome::Error {
+            error_type,
+            message,
+        }) => (error_type, message),
+        other => panic!("{id}: expected an error, got {other:?}"),
+    }
+}
+
 #[test]
-fn a_mapper_that_fails_its_pinned_sha256_never_runs() {
+fn a_mapper_that_fails_its_pinned_sha256_never_runs_and_nothing_maps_in_its_place() {
     let moto = common::moto::Moto::start();
     let s3 = moto.client();
     let mapper_b = std::fs::read(test_component("test_mapper")).unwrap();
@@ -358,16 +377,14 @@ fn a_mapper_that_fails_its_pinned_sha256_never_runs() {
     ));
     let lambda = Bootstrap::start(&api, &collector, &env);
     api.invoke("pinned", &fixture("rds-db-proxy-event.json"), ANSWER_WITHIN);
-    assert_eq!(
-        response(&api, "pinned")["mapper"],
-        format!("rds-mapper@{}", env!("CARGO_PKG_VERSION")),
-        "the embedded default runs instead"
+    let (kind, message) = error_of(&api, "pinned");
+    assert_eq!(kind, "MapperUnavailable", "{}", lambda.logs());
+    assert!(
+        message.starts_with("the mapper from s3://pinned/mapper.wasm is unavailable"),
+        "{message}"
     );
-    let logs = lambda.logs();
-    let refused = logs
-        .lines()
-        .find(|l| l.contains("Mapper update refused"))
-        .unwrap_or_else(|| panic!("{logs}"));
+    assert!(message.ends_with("not mapping with any other"), "{message}");
+    let refused = line_of(&lambda.logs(), "Mapper update refused");
     assert!(
         refused.contains(&format!(
             "the object's SHA-256 is {}",
@@ -376,6 +393,211 @@ fn a_mapper_that_fails_its_pinned_sha256_never_runs() {
         "{refused}"
     );
     assert!(refused.contains("but MAPPER_SHA256 pins"), "{refused}");
+    let (received, _) = collector.finish();
+    assert!(received.is_empty(), "nothing is mapped by another mapper");
+}
+
+/// A missing mapper fails closed, and loads once it is uploaded; an unpinned .cwasm is refused
+/// by name and the refusal outlives a cold start; MAPPER_FALLBACK=embedded opts in to the
+/// default meanwhile; a pinned .cwasm runs, with a time budget.
+#[test]
+fn a_missing_or_unpinned_mapper_fails_closed_at_cold_start_and_at_refresh() {
+    let moto = common::moto::Moto::start();
+    let s3 = moto.client();
+    s3.put("cold", "other.wasm", b"unrelated", true)
+        .expect("bucket");
+    let collector = CollectorProcess::start(&test_license());
+    let event = fixture("rds-db-proxy-event.json");
+    let mut env = moto.env();
+    env.push(("MAPPER_URI", "s3://cold/mapper.wasm".into()));
+    env.push(("MAPPER_REFRESH_SECONDS", "1".into()));
+
+    // Missing: each invocation fails until the object is there.
+    let api = RuntimeApi::start();
+    let missing = Bootstrap::start(&api, &collector, &env);
+    api.invoke("missing", &event, ANSWER_WITHIN);
+    let (kind, message) = error_of(&api, "missing");
+    assert_eq!(kind, "MapperUnavailable");
+    assert!(message.contains("answered HTTP 404"), "{message}");
+    s3.put(
+        "cold",
+        "mapper.wasm",
+        &std::fs::read(test_component("test_mapper")).unwrap(),
+        false,
+    )
+    .expect("upload");
+    wait_for_refresh();
+    api.invoke("uploaded", &event, ANSWER_WITHIN);
+    assert_eq!(
+        response(&api, "uploaded")["mapper"],
+        "test-mapper@2.0.0-test"
+    );
+    drop(missing);
+
+    // Unpinned .cwasm: refused by name, remembered across a cold start (not fetched again).
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("default.wasm");
+    std::fs::write(&wasm, rds_forwarder::embedded::DEFAULT_MAPPER).unwrap();
+    let cwasm = dir.path().join("default.cwasm");
+    let out = Command::new(env!("CARGO_BIN_EXE_rds-forwarder"))
+        .args(["compile", "--mapper"])
+        .arg(&wasm)
+        .arg("--output")
+        .arg(&cwasm)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cwasm = std::fs::read(&cwasm).unwrap();
+    s3.put("cold", "mapper.wasm", &cwasm, false)
+        .expect("upload cwasm");
+    let state = tempfile::tempdir().unwrap();
+    let mut remembered = env.clone();
+    remembered.push((
+        "RDS_FORWARDER_STATE_DIR",
+        state.path().display().to_string(),
+    ));
+    for cold_start in ["first", "second"] {
+        let api = RuntimeApi::start();
+        let lambda = Bootstrap::start(&api, &collector, &remembered);
+        let id = format!("unpinned-{cold_start}");
+        api.invoke(&id, &event, ANSWER_WITHIN);
+        let (kind, message) = error_of(&api, &id);
+        assert_eq!(kind, "MapperUnavailable", "{cold_start}");
+        assert!(
+            message.contains("is loaded from MAPPER_URI only when MAPPER_SHA256 pins it"),
+            "{cold_start}: {message}"
+        );
+        let refusals = lambda
+            .logs()
+            .lines()
+            .filter(|l| l.contains("Mapper update refused"))
+            .count();
+        assert_eq!(
+            refusals,
+            usize::from(cold_start == "first"),
+            "{cold_start}: the refused version is fetched and compiled once: {}",
+            lambda.logs()
+        );
+    }
+
+    // With MAPPER_FALLBACK=embedded the default maps meanwhile.
+    let mut fallback = env.clone();
+    fallback.push(("MAPPER_FALLBACK", "embedded".into()));
+    let api = RuntimeApi::start();
+    let lambda = Bootstrap::start(&api, &collector, &fallback);
+    api.invoke("fallback", &event, ANSWER_WITHIN);
+    assert_eq!(
+        response(&api, "fallback")["mapper"],
+        format!("rds-mapper@{}", env!("CARGO_PKG_VERSION"))
+    );
+    assert!(
+        lambda
+            .logs()
+            .contains("mapping with the embedded default meanwhile (MAPPER_FALLBACK=embedded)"),
+        "{}",
+        lambda.logs()
+    );
+    drop(lambda);
+
+    // Pinned, it runs, with a time budget.
+    let mut pinned = env.clone();
+    pinned.push((
+        "MAPPER_SHA256",
+        rds_forwarder::mapper_store::sha256_hex(&cwasm),
+    ));
+    let api = RuntimeApi::start();
+    let lambda = Bootstrap::start(&api, &collector, &pinned);
+    api.invoke("pinned", &event, ANSWER_WITHIN);
+    assert_eq!(
+        response(&api, "pinned")["mapper"],
+        format!("rds-mapper@{}", env!("CARGO_PKG_VERSION"))
+    );
+    let ready = line_of(&lambda.logs(), "Forwarder ready.");
+    assert!(ready.contains("\"time_budget\":true"), "{ready}");
+    let _ = collector.finish();
+}
+
+/// A new mapper is dry-run over the canned events with the live settings before it serves: one
+/// that traps or errs there is refused, and the mapper in use keeps serving.
+#[test]
+fn a_hot_swap_to_a_mapper_that_traps_or_errs_under_the_live_settings_is_refused() {
+    let moto = common::moto::Moto::start();
+    let s3 = moto.client();
+    s3.put(
+        "swap",
+        "mapper.wasm",
+        rds_forwarder::embedded::DEFAULT_MAPPER,
+        true,
+    )
+    .expect("upload A");
+    let collector = CollectorProcess::start(&test_license());
+    let api = RuntimeApi::start();
+    let mut env = moto.env();
+    env.push(("MAPPER_URI", "s3://swap/mapper.wasm".into()));
+    env.push(("MAPPER_REFRESH_SECONDS", "1".into()));
+    // The default mapper ignores `mode`; the test mappers act on it.
+    env.push(("MAPPER_SETTINGS", "mode=trap".into()));
+    let lambda = Bootstrap::start(&api, &collector, &env);
+    let event = fixture("rds-db-proxy-event.json");
+    let default = format!("rds-mapper@{}", env!("CARGO_PKG_VERSION"));
+    api.invoke("a", &event, ANSWER_WITHIN);
+    assert_eq!(response(&api, "a")["mapper"], default);
+    let candidates = [
+        (
+            "test_mapper",
+            "the dry run over the canned event awslogs-mysql-error failed: the mapper trapped",
+        ),
+        (
+            "boundary_mapper",
+            "the dry run over the canned event awslogs-mysql-error failed: unknown mode trap",
+        ),
+    ];
+    for (i, (name, reason)) in candidates.iter().enumerate() {
+        s3.put(
+            "swap",
+            "mapper.wasm",
+            &std::fs::read(test_component(name)).unwrap(),
+            false,
+        )
+        .expect("upload");
+        wait_for_refresh();
+        let id = format!("after-{name}");
+        api.invoke(&id, &event, ANSWER_WITHIN);
+        assert_eq!(response(&api, &id)["mapper"], default, "{name}");
+        let refused: Vec<String> = lambda
+            .logs()
+            .lines()
+            .filter(|l| l.contains("Mapper update refused"))
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(refused.len(), i + 1, "{name}");
+        assert!(refused[i].contains(reason), "{name}: {}", refused[i]);
+    }
+    collector.wait_for(3);
+    let _ = collector.finish();
+}
+
+/// Settings that give up confirmed delivery stop the function at start, reported to the
+/// Runtime API's init error, unless explicitly allowed.
+#[test]
+fn unconfirmed_delivery_is_refused_at_init_and_reported() {
+    let collector = CollectorProcess::start(&test_license());
+    let api = RuntimeApi::start();
+    let mut lambda = Bootstrap::start(&api, &collector, &[("WHATAP_CONFIRM", "off".into())]);
+    let exit = lambda.child.wait().expect("wait");
+    assert!(!exit.success());
+    let reported = api
+        .init_error()
+        .unwrap_or_else(|| panic!("{}", lambda.logs()));
+    assert!(
+        reported.contains("WHATAP_CONFIRM=off lets records go unconfirmed or unsent; in Lambda this needs RDS_FORWARDER_UNSAFE_DELIVERY=1"),
+        "{reported}"
+    );
+    let _ = collector.finish();
 }
 
 #[test]

@@ -9,13 +9,15 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use rds_forwarder::embedded;
-use rds_forwarder::runtime::{LoadError, RunError, Runtime, SandboxLimits, Trust, precompile};
+use rds_forwarder::runtime::{
+    EpochChecks, LoadError, Origin, RunError, Runtime, SandboxLimits, precompile,
+};
 use rds_forwarder::sink::{Memory, into_memory};
 
 async fn load_test_mapper(runtime: &Runtime) -> std::sync::Arc<rds_forwarder::runtime::Mapper> {
     let bytes = std::fs::read(test_component("test_mapper")).expect("test component");
     runtime
-        .load(&bytes, "test_mapper.wasm")
+        .load(&bytes, Origin::Local("test_mapper.wasm".into()))
         .await
         .expect("loads")
 }
@@ -110,7 +112,7 @@ async fn a_component_of_a_future_major_contract_is_refused_naming_both_versions(
     let runtime = runtime();
     let bytes = std::fs::read(test_component("future_mapper")).expect("future component");
     let err = runtime
-        .load(&bytes, "future_mapper.wasm")
+        .load(&bytes, Origin::Local("future_mapper.wasm".into()))
         .await
         .err()
         .expect("refused");
@@ -125,44 +127,85 @@ async fn a_component_of_a_future_major_contract_is_refused_naming_both_versions(
 }
 
 /// The default mapper runs without epoch checks, every other one with them (and so with a
-/// time budget); a `.cwasm` carries its engine's settings and lands on the engine it fits.
+/// time budget): the origin decides, never the bytes. Precompiled code loads only from an
+/// origin as trusted as the executable, and lands only on the engine its origin gives.
 #[tokio::test(flavor = "current_thread")]
-async fn the_default_mapper_runs_built_in_and_every_other_one_bounded() {
+async fn the_origin_decides_epoch_checks_and_whether_precompiled_code_loads() {
     let runtime = runtime();
-    let default = runtime
-        .load_builtin(embedded::DEFAULT_MAPPER)
-        .await
-        .expect("the default loads");
-    assert_eq!(default.trust, Trust::Builtin);
+    let default = runtime.load_embedded().await.expect("the default loads");
+    assert_eq!(
+        (default.epoch_checks, &default.origin),
+        (EpochChecks::Off, &Origin::Embedded)
+    );
     // The same bytes from a file are a mapper like any other.
     let from_file = runtime
-        .load(embedded::DEFAULT_MAPPER, "mapper.wasm")
+        .load(
+            embedded::DEFAULT_MAPPER,
+            Origin::Local("mapper.wasm".into()),
+        )
         .await
         .expect("loads from a file");
-    assert_eq!(from_file.trust, Trust::Bounded);
-    assert_eq!(load_test_mapper(&runtime).await.trust, Trust::Bounded);
+    assert_eq!(from_file.epoch_checks, EpochChecks::On);
+    assert_eq!(
+        load_test_mapper(&runtime).await.epoch_checks,
+        EpochChecks::On
+    );
+    let uri = |pinned| Origin::Uri {
+        uri: "s3://mappers/mapper.cwasm".into(),
+        pinned,
+    };
 
-    // `compile` without `--mapper` makes a built-in artifact, which runs so from anywhere.
-    let builtin = precompile(embedded::DEFAULT_MAPPER, None, Trust::Builtin).unwrap();
-    let from_s3 = runtime
-        .load(&builtin, "s3://mappers/default.cwasm")
+    // The package's artifact (no epoch checks) runs only as the packaged default.
+    let packaged = precompile(embedded::DEFAULT_MAPPER, None, EpochChecks::Off).unwrap();
+    let loaded = runtime
+        .load(&packaged, Origin::Packaged)
         .await
-        .expect("a built-in .cwasm loads");
-    assert_eq!(from_s3.trust, Trust::Builtin);
-    // A bounded artifact is not the packaged default: refused, and the reason says why.
-    let bounded = precompile(embedded::DEFAULT_MAPPER, None, Trust::Bounded).unwrap();
+        .expect("the packaged artifact loads beside the executable");
+    assert_eq!(loaded.epoch_checks, EpochChecks::Off);
+    for origin in [uri(true), Origin::Local("default.cwasm".into())] {
+        let err = runtime
+            .load(&packaged, origin)
+            .await
+            .err()
+            .expect("refused");
+        assert!(matches!(err, LoadError::PackagedArtifact), "{err}");
+        assert!(
+            err.to_string()
+                .contains("make one with `rds-forwarder compile --mapper FILE.wasm`"),
+            "{err}"
+        );
+    }
+    // Native code from MAPPER_URI loads only when MAPPER_SHA256 pins it; refused by name.
+    let checked = precompile(embedded::DEFAULT_MAPPER, None, EpochChecks::On).unwrap();
+    for bytes in [&packaged, &checked] {
+        let err = runtime
+            .load(bytes, uri(false))
+            .await
+            .err()
+            .expect("refused");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "a precompiled mapper (.cwasm) is native code and is loaded from MAPPER_URI only \
+                 when MAPPER_SHA256 pins it (this object's SHA-256 is {}); pin it, or upload the .wasm",
+                rds_forwarder::mapper_store::sha256_hex(bytes)
+            )
+        );
+    }
+    let pinned = runtime
+        .load(&checked, uri(true))
+        .await
+        .expect("a pinned .cwasm loads");
+    assert_eq!(pinned.epoch_checks, EpochChecks::On);
+    assert!(pinned.has_time_budget());
+    // An artifact with epoch checks is not the packaged default.
     let err = runtime
-        .load_builtin(&bounded)
+        .load(&checked, Origin::Packaged)
         .await
         .err()
-        .expect("a bounded .cwasm is not the built-in default");
+        .expect("a checked .cwasm is not the packaged default");
     assert!(matches!(err, LoadError::PrecompiledMismatch(_)), "{err}");
     assert!(err.to_string().contains("epoch"), "{err}");
-    let bounded = runtime
-        .load(&bounded, "mapper.cwasm")
-        .await
-        .expect("a bounded .cwasm loads as a mapper from a file");
-    assert_eq!(bounded.trust, Trust::Bounded);
 
     // Both engines map the same event to the same records.
     let event = std::fs::read(fixtures().join("events/awslogs-mysql-error.json")).unwrap();
@@ -187,9 +230,12 @@ async fn the_default_mapper_runs_built_in_and_every_other_one_bounded() {
 #[test]
 fn compile_makes_a_cwasm_that_loads_and_refuses_a_foreign_one() {
     let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("default.wasm");
+    std::fs::write(&wasm, embedded::DEFAULT_MAPPER).unwrap();
     let out = dir.path().join("default.cwasm");
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_rds-forwarder"))
-        .args(["compile", "--output", out.to_str().unwrap()])
+        .args(["compile", "--mapper", wasm.to_str().unwrap(), "--output"])
+        .arg(&out)
         .output()
         .unwrap();
     assert!(
@@ -208,6 +254,28 @@ fn compile_makes_a_cwasm_that_loads_and_refuses_a_foreign_one() {
     );
     let info: serde_json::Value = serde_json::from_slice(&described.stdout).unwrap();
     assert_eq!(info["name"], "rds-mapper");
+    assert_eq!(info["time_budget"], true);
+    // `compile` without --mapper makes the package's artifact, which runs only from beside
+    // the executable.
+    let packaged = dir.path().join("packaged.cwasm");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_rds-forwarder"))
+        .args(["compile", "--output"])
+        .arg(&packaged)
+        .output()
+        .unwrap();
+    assert!(status.status.success());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rds-forwarder"))
+        .args(["describe", "--mapper"])
+        .arg(&packaged)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("this .cwasm is the default mapper precompiled for the Lambda package"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // A .cwasm for another engine configuration (here: one with fuel) is refused clearly.
     let mut config = wasmtime::Config::new();
     config.consume_fuel(true);
@@ -270,4 +338,92 @@ async fn a_large_first_entry_then_many_small_ones_map_within_the_default_memory_
         .expect("maps within the cap");
     assert_eq!((summary.records, records.len()), (2000, 2000));
     assert_eq!(records[1999]["content"], "small 1999");
+}
+
+/// A sink that refuses every batch, counting what reached it.
+struct Refusing(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl rds_forwarder::sink::RecordSink for Refusing {
+    fn send(
+        &mut self,
+        _batch: &rds_forwarder::sink::BatchRef<'_>,
+    ) -> rds_forwarder::sink::SinkFuture<'_> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async {
+            Err(rds_forwarder::sink::SinkError::Delivery(
+                "the collector refused the session".into(),
+            ))
+        })
+    }
+}
+
+/// The host alone decides delivery: a mapper that ignores a refused send and reports success
+/// still fails the event, and its later sends never reach the sink.
+#[tokio::test(flavor = "current_thread")]
+async fn a_mapper_that_swallows_a_refused_send_fails_as_undelivered() {
+    let runtime = runtime();
+    let mapper = load_test_mapper(&runtime).await;
+    let reached = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let ran = runtime
+        .run(
+            &mapper,
+            b"{}",
+            &invocation(&[("mode", "swallow")]),
+            Box::new(Refusing(reached.clone())),
+            Duration::from_secs(10),
+        )
+        .await;
+    let err = ran.result.err().expect("the event is not delivered");
+    assert!(matches!(err, RunError::Delivery(_)), "{err}");
+    assert!(err.is_retryable());
+    assert_eq!(
+        err.to_string(),
+        "delivery failed: the collector refused the session"
+    );
+    assert_eq!(
+        reached.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the second send is refused by the host without reaching the sink"
+    );
+}
+
+/// A mapper blocked in a host call (a sleep on the WASI clock), which no epoch check reaches,
+/// is stopped by the outer timeout and named.
+#[tokio::test(flavor = "current_thread")]
+async fn a_mapper_sleeping_on_the_clock_is_stopped_at_its_budget_and_slack() {
+    let runtime = runtime();
+    let mapper = load_test_mapper(&runtime).await;
+    let (r, _) = run_mode(&runtime, &mapper, "sleep", Duration::from_millis(200)).await;
+    let e = r.unwrap_err();
+    assert!(matches!(e, RunError::Stalled { limit_ms: 1200 }), "{e}");
+    assert_eq!(
+        e.to_string(),
+        "the mapper did not return within 1200 ms (its time budget and slack) and was stopped"
+    );
+    // The next event runs as usual.
+    let (ok, _) = run_mode(&runtime, &mapper, "echo", Duration::from_secs(5)).await;
+    assert!(ok.unwrap().starts_with("mapped by test-mapper"));
+}
+
+/// Records that all share one large string or tag list cannot make the host read it once per
+/// record: what a send may make the host read is bounded by the guest's memory.
+#[tokio::test(flavor = "current_thread")]
+async fn a_send_whose_records_share_one_large_string_or_list_is_refused() {
+    let runtime = runtime();
+    let mapper = load_test_mapper(&runtime).await;
+    let (text, _) = run_mode(&runtime, &mapper, "alias-text", Duration::from_secs(30)).await;
+    let e = text.unwrap_err();
+    assert!(matches!(e, RunError::Trap(_)), "{e}");
+    assert!(
+        e.to_string()
+            .contains("the mapper's sink.send batch holds more text than its"),
+        "{e}"
+    );
+    let (tags, _) = run_mode(&runtime, &mapper, "alias-tags", Duration::from_secs(30)).await;
+    let e = tags.unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("the mapper's sink.send batch names 1048576 tags and fields, more than its"),
+        "{e}"
+    );
 }

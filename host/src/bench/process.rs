@@ -12,7 +12,7 @@ use super::runtime_api::{Outcome, RuntimeApi};
 use super::{LocalCollector, Options};
 use crate::embedded;
 use crate::mapper_store::embedded_cwasm_name;
-use crate::runtime::Trust;
+use crate::runtime::EpochChecks;
 use rds_mapper::generate::{self, Size};
 
 #[derive(Debug, Clone)]
@@ -69,20 +69,22 @@ pub fn measure(
     for copy in [&packaged, &bare] {
         std::fs::copy(&exe, copy).with_context(|| format!("copying to {}", copy.display()))?;
     }
-    // The packaged default runs as built in; the same mapper from a file runs bounded (see
-    // `runtime::Trust`), and so is precompiled for that.
+    // The packaged default runs without epoch checks; the same mapper from a file runs with
+    // them (see `runtime::Origin`), and so is precompiled for that, and pinned.
     let precompile = |trust| {
         crate::runtime::precompile(embedded::DEFAULT_MAPPER, None, trust)
             .map_err(|e| anyhow::anyhow!("precompiling the embedded mapper: {e:#}"))
     };
     std::fs::write(
         packaged_dir.join(embedded_cwasm_name()),
-        precompile(Trust::Builtin)?,
+        precompile(EpochChecks::Off)?,
     )?;
     let wasm_file = dir.join("mapper.wasm");
     let cwasm_file = dir.join("mapper.cwasm");
     std::fs::write(&wasm_file, embedded::DEFAULT_MAPPER)?;
-    std::fs::write(&cwasm_file, precompile(Trust::Bounded)?)?;
+    let cwasm = precompile(EpochChecks::On)?;
+    let cwasm_sha256 = crate::mapper_store::sha256_hex(&cwasm);
+    std::fs::write(&cwasm_file, cwasm)?;
 
     let control = std::fs::read(options.fixtures.join("events/awslogs-control-message.json"))
         .context("reading fixtures/events/awslogs-control-message.json")?;
@@ -123,9 +125,13 @@ pub fn measure(
             false,
         ),
         (
-            "MAPPER_URI = file .cwasm",
+            "MAPPER_URI = file .cwasm (pinned)",
             &bare,
-            with(&env, "MAPPER_URI", file(&cwasm_file)),
+            with(
+                &with(&env, "MAPPER_URI", file(&cwasm_file)),
+                "MAPPER_SHA256",
+                cwasm_sha256,
+            ),
             false,
         ),
     ];

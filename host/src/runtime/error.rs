@@ -35,9 +35,20 @@ pub enum LoadError {
     IncompatibleContract { found: String, host: String },
     #[error(
         "a precompiled mapper (.cwasm) that this host build cannot run; make it with this \
-         version's `rds-forwarder compile`, or upload the .wasm: {0}"
+         version's `rds-forwarder compile --mapper FILE.wasm`, or upload the .wasm: {0}"
     )]
     PrecompiledMismatch(String),
+    #[error(
+        "a precompiled mapper (.cwasm) is native code and is loaded from MAPPER_URI only when \
+         MAPPER_SHA256 pins it (this object's SHA-256 is {sha256}); pin it, or upload the .wasm"
+    )]
+    PrecompiledUnpinned { sha256: String },
+    #[error(
+        "this .cwasm is the default mapper precompiled for the Lambda package, which runs \
+         without a time budget and only from beside the executable; for MAPPER_URI or --mapper, \
+         make one with `rds-forwarder compile --mapper FILE.wasm`"
+    )]
+    PackagedArtifact,
     #[error("invalid WebAssembly component: {0}")]
     Compile(String),
     #[error("the component cannot be linked against this host: {0}")]
@@ -74,6 +85,17 @@ pub enum RunError {
     OutOfMemory { limit_mb: u64, detail: String },
     #[error("the mapper trapped: {0}")]
     Trap(String),
+    /// The host refused or abandoned a send, or could not confirm what was sent. Decided by
+    /// the host from what its sink did, whatever the mapper returned: a mapper that ignores a
+    /// refused send cannot make an undelivered event look delivered.
+    #[error("delivery failed: {0}")]
+    Delivery(String),
+    /// The sandbox did not finish within its budget plus slack: a mapper blocked in a host
+    /// call (a sleep on the WASI clock, say), which epoch interruption cannot stop.
+    #[error(
+        "the mapper did not return within {limit_ms} ms (its time budget and slack) and was stopped"
+    )]
+    Stalled { limit_ms: u64 },
 }
 
 impl RunError {
@@ -81,10 +103,11 @@ impl RunError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            RunError::Mapper {
-                kind: super::bindings::ErrorKind::Delivery,
-                ..
-            }
+            RunError::Delivery(_)
+                | RunError::Mapper {
+                    kind: super::bindings::ErrorKind::Delivery,
+                    ..
+                }
         )
     }
 }

@@ -1,4 +1,4 @@
-//! Running mapper components: an [`Engine`] and [`Linker`] per process for each [`Trust`],
+//! Running mapper components: an [`Engine`] and [`Linker`] per process for each [`EpochChecks`],
 //! one [`Mapper`] (a type-checked `InstancePre`) per component, and a fresh, limited `Store`
 //! per invocation, so a guest's state never leaks from one event into the next.
 //!
@@ -21,11 +21,34 @@ use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Precompiled, Store, StoreLimitsBuilder, Trap};
 
-use bindings::{ErrorKind, Invocation, MapperInfo, RdsMapperPre, Summary};
+use bindings::{Invocation, MapperInfo, RdsMapperPre, Summary};
 pub use error::{EngineError, LoadError, RunError};
-use state::HostState;
+use state::{HostState, SharedSink};
 
 use crate::sink::RecordSink;
+
+/// What the outer timeout of a run adds to the mapper's budget: room for the epoch
+/// interruption to stop a computing mapper first, with its own clear error.
+pub const STALL_SLACK: Duration = Duration::from_secs(1);
+
+/// The sink back from a finished run. Every other holder (the store, a `send` stopped by the
+/// outer timeout) is gone by then.
+fn take_back(shared: SharedSink) -> Box<dyn RecordSink> {
+    match Arc::try_unwrap(shared) {
+        Ok(mutex) => mutex.into_inner(),
+        // Unreachable: the store and its calls are dropped. Refusing every send makes a bug
+        // here an error of each later event, never a silent loss.
+        Err(_) => {
+            tracing::error!(
+                "the sink was still lent out after the mapper's run; sends are refused from now on"
+            );
+            Box::new(crate::sink::Discard)
+        }
+    }
+}
+
+/// The time budget of a mapper's `describe()` at load.
+const DESCRIBE_BUDGET: Duration = Duration::from_secs(5);
 
 /// How often the epoch advances; the granularity of the guest's time budget.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -45,28 +68,77 @@ impl Default for SandboxLimits {
     }
 }
 
-/// Which engine a mapper is compiled for and runs on.
+/// Whether a mapper's sandbox interrupts it at the end of its time budget, and so which
+/// engine it is compiled for and runs on.
 ///
 /// Epoch interruption, which stops a mapper that runs past its time budget, puts a check at
 /// every function entry and loop back-edge: 15 % of the default mapper's time. The default
 /// mapper is this host's own code, shipped with it; every loop in it is bounded by its input,
 /// which the property tests and the fuzz targets exercise, and the Lambda timeout still bounds
-/// it. So it is compiled without the checks. Every other mapper (a file, S3) is compiled with
-/// them and stopped with a clear error when it runs past its budget. The sandbox is the same
-/// for both: memory limit, no authority beyond the contract.
+/// it. So it is compiled without the checks. Every other mapper is compiled with them and
+/// stopped with a clear error when it runs past its budget. Which applies follows from the
+/// mapper's [`Origin`], never from what its bytes are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trust {
-    /// The embedded default mapper, or its `.cwasm` from `rds-forwarder compile` without
-    /// `--mapper`: no time budget inside the sandbox.
-    Builtin,
-    /// Any other mapper: interrupted when it runs past its time budget.
-    Bounded,
+pub enum EpochChecks {
+    /// No time budget inside the sandbox: only for the default mapper this binary carries.
+    Off,
+    /// Interrupted when it runs past its time budget.
+    On,
 }
 
-/// The process-wide engines and linkers, one per [`Trust`], each built when first needed.
+/// Where a mapper came from. The origin alone decides whether precompiled native code may be
+/// loaded for it ([`Origin::may_load_precompiled`]) and its [`EpochChecks`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The component carried inside this binary.
+    Embedded,
+    /// The embedded component precompiled, shipped beside the executable under a name that
+    /// carries the component's hash (the Lambda package): as trusted as the executable.
+    Packaged,
+    /// `MAPPER_URI`: whoever can write that object or file. `pinned` when `MAPPER_SHA256`
+    /// matched these very bytes.
+    Uri { uri: String, pinned: bool },
+    /// A file named on the command line by whoever runs the command.
+    Local(String),
+}
+
+impl Origin {
+    /// Precompiled code is native code that runs as it is, past every check of the sandbox.
+    /// It is loaded only where the bytes are as trusted as this executable: the package's own
+    /// artifact, a file the operator names on the command line, or an object from
+    /// `MAPPER_URI` whose SHA-256 the deployer pinned.
+    pub fn may_load_precompiled(&self) -> bool {
+        match self {
+            Origin::Embedded => false,
+            Origin::Packaged | Origin::Local(_) => true,
+            Origin::Uri { pinned, .. } => *pinned,
+        }
+    }
+
+    /// Only this binary's own default mapper runs without a time budget.
+    pub fn epoch_checks(&self) -> EpochChecks {
+        match self {
+            Origin::Embedded | Origin::Packaged => EpochChecks::Off,
+            Origin::Uri { .. } | Origin::Local(_) => EpochChecks::On,
+        }
+    }
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Embedded => f.write_str(crate::embedded::ORIGIN),
+            Origin::Packaged => f.write_str("packaged"),
+            Origin::Uri { uri, .. } => f.write_str(uri),
+            Origin::Local(path) => f.write_str(path),
+        }
+    }
+}
+
+/// The process-wide engines and linkers, one per [`EpochChecks`], each built when first needed.
 pub struct Runtime {
-    builtin: OnceLock<Lane>,
-    bounded: OnceLock<Lane>,
+    unchecked: OnceLock<Lane>,
+    checked: OnceLock<Lane>,
     limits: SandboxLimits,
 }
 
@@ -77,12 +149,12 @@ struct Lane {
 }
 
 impl Lane {
-    fn build(trust: Trust, limits: &SandboxLimits) -> Result<Lane, EngineError> {
-        Self::try_build(trust, limits).map_err(|e| EngineError(format!("{e:#}")))
+    fn build(checks: EpochChecks, limits: &SandboxLimits) -> Result<Lane, EngineError> {
+        Self::try_build(checks, limits).map_err(|e| EngineError(format!("{e:#}")))
     }
 
-    fn try_build(trust: Trust, limits: &SandboxLimits) -> wasmtime::Result<Lane> {
-        let mut config = engine_config(trust);
+    fn try_build(checks: EpochChecks, limits: &SandboxLimits) -> wasmtime::Result<Lane> {
+        let mut config = engine_config(checks);
         config.allocation_strategy(pool(limits));
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
@@ -94,7 +166,7 @@ impl Lane {
             |s| s,
         )?;
         sink_import::add_to_linker(&mut linker)?;
-        if trust == Trust::Bounded {
+        if checks == EpochChecks::On {
             spawn_epoch_ticker(&engine);
         }
         Ok(Lane { engine, linker })
@@ -104,12 +176,12 @@ impl Lane {
 /// A component ready to instantiate: compiled, contract-checked, linked, described.
 pub struct Mapper {
     pre: RdsMapperPre<HostState>,
-    /// The engine of its [`Trust`], which its stores are made in.
+    /// The engine of its [`EpochChecks`], which its stores are made in.
     engine: Engine,
-    pub trust: Trust,
+    pub epoch_checks: EpochChecks,
     pub info: MapperInfo,
-    /// Where it came from (`embedded`, a path, an S3 URI), for logs and errors.
-    pub origin: String,
+    /// Where it came from, which decided its epoch checks.
+    pub origin: Origin,
 }
 
 impl Mapper {
@@ -119,9 +191,9 @@ impl Mapper {
     }
 
     /// Whether its sandbox interrupts it at the end of its time budget: every mapper but the
-    /// built-in default (see [`Trust`]). Logged when a mapper starts serving.
+    /// built-in default (see [`EpochChecks`]). Logged when a mapper starts serving.
     pub fn has_time_budget(&self) -> bool {
-        self.trust == Trust::Bounded
+        self.epoch_checks == EpochChecks::On
     }
 }
 
@@ -139,45 +211,45 @@ impl Runtime {
     /// up is the load's error, [`LoadError::Engine`]).
     pub fn new(limits: SandboxLimits) -> Runtime {
         Runtime {
-            builtin: OnceLock::new(),
-            bounded: OnceLock::new(),
+            unchecked: OnceLock::new(),
+            checked: OnceLock::new(),
             limits,
         }
     }
 
-    fn lane(&self, trust: Trust) -> Result<&Lane, EngineError> {
-        let cell = match trust {
-            Trust::Builtin => &self.builtin,
-            Trust::Bounded => &self.bounded,
+    fn lane(&self, checks: EpochChecks) -> Result<&Lane, EngineError> {
+        let cell = match checks {
+            EpochChecks::Off => &self.unchecked,
+            EpochChecks::On => &self.checked,
         };
         if let Some(lane) = cell.get() {
             return Ok(lane);
         }
-        let lane = Lane::build(trust, &self.limits)?;
+        let lane = Lane::build(checks, &self.limits)?;
         // Another thread may have won the race; its lane is as good as this one.
         Ok(cell.get_or_init(|| lane))
     }
 
-    /// Compiles (or deserializes) a mapper from a file or S3 and checks that it is a mapper of
-    /// our contract. It runs with a time budget ([`Trust::Bounded`]).
-    pub async fn load(&self, bytes: &[u8], origin: &str) -> Result<Arc<Mapper>, LoadError> {
-        self.load_as(bytes, origin, Trust::Bounded).await
-    }
-
-    /// [`load`](Self::load) for the default mapper: the embedded component, or its `.cwasm`
-    /// made without `--mapper` ([`Trust::Builtin`]).
-    pub async fn load_builtin(&self, bytes: &[u8]) -> Result<Arc<Mapper>, LoadError> {
-        self.load_as(bytes, crate::embedded::ORIGIN, Trust::Builtin)
-            .await
-    }
-
-    async fn load_as(
-        &self,
-        bytes: &[u8],
-        origin: &str,
-        trust: Trust,
-    ) -> Result<Arc<Mapper>, LoadError> {
-        let (lane, trust, component) = self.compile_for(bytes, trust)?;
+    /// Compiles (or, where its origin allows, deserializes) a mapper and checks that it is a
+    /// mapper of our contract. Its origin decides its [`EpochChecks`].
+    pub async fn load(&self, bytes: &[u8], origin: Origin) -> Result<Arc<Mapper>, LoadError> {
+        if Engine::detect_precompiled(bytes).is_some() && !origin.may_load_precompiled() {
+            return Err(LoadError::PrecompiledUnpinned {
+                sha256: crate::mapper_store::sha256_hex(bytes),
+            });
+        }
+        let checks = origin.epoch_checks();
+        let lane = self.lane(checks)?;
+        let component = match compile(&lane.engine, bytes) {
+            // The package's own artifact anywhere else: say so, rather than wasmtime's words.
+            Err(LoadError::PrecompiledMismatch(_))
+                if checks == EpochChecks::On
+                    && compile(&self.lane(EpochChecks::Off)?.engine, bytes).is_ok() =>
+            {
+                return Err(LoadError::PackagedArtifact);
+            }
+            other => other?,
+        };
         contract::check_exports(&lane.engine, &component)?;
         let pre = lane
             .linker
@@ -186,20 +258,27 @@ impl Runtime {
         let pre = RdsMapperPre::new(pre).map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let mut store = self.store(
             &lane.engine,
-            Box::new(crate::sink::Discard),
+            Arc::new(tokio::sync::Mutex::new(Box::new(crate::sink::Discard))),
             0,
-            origin.to_owned(),
-            Duration::from_secs(5),
+            origin.to_string(),
+            DESCRIBE_BUDGET,
         );
-        let info = async {
+        let describe = async {
             let instance = pre.instantiate_async(&mut store).await?;
             instance
                 .whatap_rds_mapper_mapper()
                 .call_describe(&mut store)
                 .await
-        }
-        .await
-        .map_err(|e| LoadError::Describe(format!("{e:#}")))?;
+        };
+        let info = match tokio::time::timeout(DESCRIBE_BUDGET + STALL_SLACK, describe).await {
+            Ok(described) => described.map_err(|e| LoadError::Describe(format!("{e:#}")))?,
+            Err(_) => {
+                return Err(LoadError::Describe(format!(
+                    "it did not return within {} ms",
+                    (DESCRIBE_BUDGET + STALL_SLACK).as_millis()
+                )));
+            }
+        };
         let reported = semver::Version::parse(&info.contract).map_err(|_| {
             LoadError::Describe(format!(
                 "contract version {:?} is not semver",
@@ -210,38 +289,22 @@ impl Runtime {
         Ok(Arc::new(Mapper {
             pre,
             engine: lane.engine.clone(),
-            trust,
+            epoch_checks: checks,
             info,
-            origin: origin.to_owned(),
+            origin,
         }))
     }
 
-    /// Compiles `bytes` for the engine of `trust`. A `.cwasm` of the default mapper (from
-    /// `compile` without `--mapper`) is compiled for [`Trust::Builtin`] and runs so wherever it
-    /// comes from: only this host's default mapper is ever precompiled that way.
-    fn compile_for(
-        &self,
-        bytes: &[u8],
-        trust: Trust,
-    ) -> Result<(&Lane, Trust, Component), LoadError> {
-        let lane = self.lane(trust)?;
-        match compile(&lane.engine, bytes) {
-            Err(LoadError::PrecompiledMismatch(e)) if trust == Trust::Bounded => {
-                let builtin = self.lane(Trust::Builtin)?;
-                match compile(&builtin.engine, bytes) {
-                    Ok(component) => Ok((builtin, Trust::Builtin, component)),
-                    // The first reason is the one that tells how to make a usable artifact.
-                    Err(_) => Err(LoadError::PrecompiledMismatch(e)),
-                }
-            }
-            other => other.map(|component| (lane, trust, component)),
-        }
+    /// [`load`](Self::load) for the component this binary carries.
+    pub async fn load_embedded(&self) -> Result<Arc<Mapper>, LoadError> {
+        self.load(crate::embedded::DEFAULT_MAPPER, Origin::Embedded)
+            .await
     }
 
     fn store(
         &self,
         engine: &Engine,
-        sink: Box<dyn RecordSink>,
+        sink: SharedSink,
         frozen_ms: i64,
         mapper: String,
         budget: Duration,
@@ -257,7 +320,12 @@ impl Runtime {
         store
     }
 
-    /// Runs one event through a mapper in a fresh store. `budget` bounds the guest's run time.
+    /// Runs one event through a mapper in a fresh store. `budget` bounds the guest's run time:
+    /// epoch interruption stops a mapper that computes past it, and an outer timeout of the
+    /// budget plus [`STALL_SLACK`] stops one blocked in a host call, which no epoch reaches.
+    ///
+    /// Delivery is the host's call: when the sink refused any send of the event, the run is a
+    /// [`RunError::Delivery`] whatever the mapper returned.
     pub async fn run(
         &self,
         mapper: &Mapper,
@@ -266,47 +334,52 @@ impl Runtime {
         sink: Box<dyn RecordSink>,
         budget: Duration,
     ) -> Ran {
+        let shared: SharedSink = Arc::new(tokio::sync::Mutex::new(sink));
         let mut store = self.store(
             &mapper.engine,
-            sink,
+            shared.clone(),
             invocation.received_ms,
             mapper.label(),
             budget,
         );
-        let outcome = async {
+        let limit = budget.saturating_add(STALL_SLACK);
+        let call = async {
             let instance = mapper.pre.instantiate_async(&mut store).await?;
             instance
                 .whatap_rds_mapper_mapper()
                 .call_map_event(&mut store, event, invocation)
                 .await
-        }
-        .await;
-        let result = match outcome {
-            Ok(Ok(summary)) => Ok(summary),
-            Ok(Err(e)) => Err(RunError::Mapper {
+        };
+        let result = match tokio::time::timeout(limit, call).await {
+            Ok(Ok(Ok(summary))) => Ok(summary),
+            Ok(Ok(Err(e))) => Err(RunError::Mapper {
                 kind: e.kind,
                 message: e.message,
             }),
-            Err(e) => Err(self.classify_trap(e, budget)),
+            Ok(Err(e)) => Err(self.classify_trap(e, budget)),
+            Err(_) => Err(RunError::Stalled {
+                limit_ms: u64::try_from(limit.as_millis()).unwrap_or(u64::MAX),
+            }),
         };
         let mut state = store.into_data();
-        // What the mapper sent counts only once the sink has delivered it.
-        let result = match result {
-            Ok(summary) => match state.sink.finish().await {
+        drop(state.sink);
+        let mut sink = take_back(shared);
+        let result = match (state.refused.take(), result) {
+            // A refused send fails the event, whatever the mapper made of the refusal.
+            (Some(refused), _) => Err(RunError::Delivery(refused.to_string())),
+            // What the mapper sent counts only once the sink has delivered it.
+            (None, Ok(summary)) => match sink.finish().await {
                 Ok(()) => Ok(summary),
-                Err(e) => Err(RunError::Mapper {
-                    kind: ErrorKind::Delivery,
-                    message: format!("delivery failed: {e}"),
-                }),
+                Err(e) => Err(RunError::Delivery(e.to_string())),
             },
-            Err(e) => {
-                state.sink.abandon();
-                Err(e)
-            }
+            (None, Err(e)) => Err(e),
         };
+        if result.is_err() {
+            sink.abandon();
+        }
         Ran {
             guest_peak_bytes: state.limits.peak_bytes,
-            sink: state.sink,
+            sink,
             result,
         }
     }
@@ -330,9 +403,10 @@ impl Runtime {
 fn compile(engine: &Engine, bytes: &[u8]) -> Result<Component, LoadError> {
     match Engine::detect_precompiled(bytes) {
         Some(Precompiled::Component) => {
-            // SAFETY: precompiled code runs as is. Only artifacts made by this host's
-            // `compile` command from a mapper the operator chose are loaded this way, and
-            // wasmtime checks the engine version and settings before accepting them.
+            // SAFETY: precompiled code runs as is. `Runtime::load` lets it through only from an
+            // origin as trusted as this executable (`Origin::may_load_precompiled`: the
+            // package's own artifact, the operator's command line, or an object whose SHA-256
+            // the deployer pinned), and wasmtime checks the engine version and settings.
             return unsafe { Component::deserialize(engine, bytes) }
                 .map_err(|e| LoadError::PrecompiledMismatch(format!("{e:#}")));
         }
@@ -348,14 +422,14 @@ fn compile(engine: &Engine, bytes: &[u8]) -> Result<Component, LoadError> {
     }
 }
 
-/// The engine settings mappers of `trust` are compiled with. A `.cwasm` loads only into an
+/// The engine settings mappers with `checks` are compiled with. A `.cwasm` loads only into an
 /// engine with the same settings, so `compile` uses this too.
-pub fn engine_config(trust: Trust) -> Config {
+pub fn engine_config(checks: EpochChecks) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
     // Epoch interruption bounds a guest's run time for a fraction of what fuel costs (15 %
-    // against 15–30 %); see [`Trust`] for why the default mapper goes without.
-    config.epoch_interruption(trust == Trust::Bounded);
+    // against 15–30 %); see [`EpochChecks`] for why the default mapper goes without.
+    config.epoch_interruption(checks == EpochChecks::On);
     // For profiling the guest with `perf`: wasmtime writes /tmp/perf-<pid>.map so that JIT
     // frames get names (build the component unstripped to see the mapper's own functions).
     if std::env::var_os("RDS_FORWARDER_PERF_MAP").is_some() {
@@ -395,13 +469,17 @@ fn pool(limits: &SandboxLimits) -> wasmtime::PoolingAllocationConfig {
     p
 }
 
-/// Precompiles a component of `trust` for `target` (a target triple such as
+/// Precompiles a component with `checks` for `target` (a target triple such as
 /// `aarch64-unknown-linux-gnu`), or for this machine when `None`. With an explicit target,
 /// Cranelift uses the baseline CPU features of that architecture, so the artifact loads on any
 /// CPU of it (Lambda's included); another architecture than this machine's needs the host built
 /// with the `cross-compile` feature.
-pub fn precompile(bytes: &[u8], target: Option<&str>, trust: Trust) -> wasmtime::Result<Vec<u8>> {
-    let mut config = engine_config(trust);
+pub fn precompile(
+    bytes: &[u8],
+    target: Option<&str>,
+    checks: EpochChecks,
+) -> wasmtime::Result<Vec<u8>> {
+    let mut config = engine_config(checks);
     if let Some(t) = target {
         config.target(t)?;
     }

@@ -19,7 +19,7 @@ use wasmtime::{AsContext, StoreContextMut};
 use super::contract::{HOST_CONTRACT, PACKAGE};
 use super::packed::Unpacked;
 use super::state::HostState;
-use crate::sink::{BatchRef, Discard, FieldRef, RecordRef};
+use crate::sink::{BatchRef, FieldRef, RecordRef};
 
 /// `log-record`, as handles into the guest's memory.
 #[derive(ComponentType, Lift)]
@@ -83,10 +83,13 @@ async fn deliver_packed(
     ends: WasmList<u32>,
     words: WasmList<i64>,
 ) -> wasmtime::Result<Result<(), String>> {
-    let mut sink = std::mem::replace(&mut store.data_mut().sink, Box::new(Discard));
+    if let Some(refused) = refused_before(&store) {
+        return Ok(refused);
+    }
+    let shared = store.data().sink.clone();
+    let mut sink = shared.lock().await;
     // The sink encodes the batch before `send` returns; the future borrows only the sink, so
-    // the guest's memory is no longer borrowed when it is awaited. In a block of its own, so
-    // the future is gone before the sink goes back into the store.
+    // the guest's memory is no longer borrowed when it is awaited.
     let outcome = {
         let sending = {
             let cx = store.as_context();
@@ -106,7 +109,17 @@ async fn deliver_packed(
             Err(e) => Err(e),
         }
     };
-    settle(&mut store, sink, outcome)
+    drop(sink);
+    settle(&mut store, outcome)
+}
+
+/// The least a tag or field entry takes in the guest's memory: two string handles (a pointer
+/// and a length each, four bytes apiece) for a tag; a key handle and more for a field.
+const MIN_ENTRY_BYTES: usize = 16;
+
+/// The size of the guest's linear memory now: the largest it grew to, since it never shrinks.
+fn guest_memory(store: &StoreContextMut<'_, HostState>) -> usize {
+    store.data().limits.peak_bytes
 }
 
 /// Where one record's tags and fields are in the batch-wide vectors.
@@ -120,12 +133,32 @@ async fn deliver(
     stream_tags: Option<Tags>,
     batch: WasmList<RecordView>,
 ) -> wasmtime::Result<Result<(), String>> {
+    if let Some(refused) = refused_before(&store) {
+        return Ok(refused);
+    }
     // First the handles, which lifting needs the store mutably for: checked to lie inside the
     // guest's memory, nothing copied. One vector per batch, not per record.
     let views: Vec<RecordView> = batch.iter(&mut store)?.collect::<wasmtime::Result<_>>()?;
+    let memory = guest_memory(&store);
+    // Every list lies in the guest's memory, but the records may all name the same one: the
+    // entries they add up to are checked against what that memory could hold before anything
+    // is sized from them.
+    let (tag_count, field_count) = views.iter().fold((0usize, 0usize), |(t, f), v| {
+        (
+            t.saturating_add(v.tags.len()),
+            f.saturating_add(v.fields.len()),
+        )
+    });
+    let entries = tag_count.saturating_add(field_count);
+    if entries.saturating_mul(MIN_ENTRY_BYTES) > memory {
+        return Err(wasmtime::Error::msg(format!(
+            "the mapper's sink.send batch names {entries} tags and fields, more than its {memory} \
+             bytes of memory can hold: its records share lists, and the host reads each list once"
+        )));
+    }
     // Sized up front rather than grown by doubling, which copies them over and over.
-    let mut tag_handles = Vec::with_capacity(views.iter().map(|v| v.tags.len()).sum());
-    let mut field_handles = Vec::with_capacity(views.iter().map(|v| v.fields.len()).sum());
+    let mut tag_handles = Vec::with_capacity(tag_count);
+    let mut field_handles = Vec::with_capacity(field_count);
     let mut spans = Vec::with_capacity(views.len());
     for v in &views {
         let (t, f) = (tag_handles.len(), field_handles.len());
@@ -144,14 +177,29 @@ async fn deliver(
         Some(list) => list.iter(&mut store)?.collect::<wasmtime::Result<_>>()?,
         None => Vec::new(),
     };
-    // The sink is lent out of the store while the store lends the batch's strings.
-    let mut sink = std::mem::replace(&mut store.data_mut().sink, Box::new(Discard));
-    // In a block of its own, so the future (which borrows the sink) is gone before the sink
-    // goes back into the store.
+    let shared = store.data().sink.clone();
+    let mut sink = shared.lock().await;
     let outcome = {
         let sent = 'lent: {
             let cx = store.as_context();
-            let text = |s: &WasmStr| s.to_str(&cx);
+            // Strings too may be shared between records; what is read in all is bounded by
+            // the memory they lie in, so a shared string cannot make the host read it again
+            // and again.
+            let unread = std::cell::Cell::new(memory);
+            let text = |s: &WasmStr| -> wasmtime::Result<Cow<'_, str>> {
+                let t = s.to_str(&cx)?;
+                match unread.get().checked_sub(t.len()) {
+                    Some(left) => unread.set(left),
+                    None => {
+                        return Err(wasmtime::Error::msg(format!(
+                            "the mapper's sink.send batch holds more text than its {memory} \
+                             bytes of memory: its records share strings, and the host reads each \
+                             string once"
+                        )));
+                    }
+                }
+                Ok(t)
+            };
             let pair =
                 |(k, v): &(WasmStr, WasmStr)| -> wasmtime::Result<(Cow<'_, str>, Cow<'_, str>)> {
                     Ok((text(k)?, text(v)?))
@@ -216,25 +264,33 @@ async fn deliver(
             Err(e) => Err(e),
         }
     };
-    settle(&mut store, sink, outcome)
+    drop(sink);
+    settle(&mut store, outcome)
 }
 
-/// Puts the lent sink back and gives the guest the outcome: a send the sink refused is the
-/// guest's `err` (its reason kept for the host), a batch the host could not read a trap.
+/// Gives the guest the outcome: a send the sink refused is the guest's `err` (its reason kept
+/// for the host, which fails the invocation), a batch the host could not read a trap.
 fn settle(
     store: &mut StoreContextMut<'_, HostState>,
-    sink: Box<dyn crate::sink::RecordSink>,
     outcome: wasmtime::Result<Result<(), crate::sink::SinkError>>,
 ) -> wasmtime::Result<Result<(), String>> {
-    store.data_mut().sink = sink;
     // Not UTF-8, out of bounds, or against the packed layout: the guest broke the contract.
     Ok(match outcome? {
         Ok(()) => Ok(()),
         Err(e) => {
             let message = e.to_string();
-            store.data_mut().sink_errors.push(e);
+            store.data_mut().refused.get_or_insert(e);
             Err(message)
         }
+    })
+}
+
+/// The guest's `err` for a send after an earlier one was refused: it never reaches the sink.
+fn refused_before(store: &StoreContextMut<'_, HostState>) -> Option<Result<(), String>> {
+    store.data().refused.as_ref().map(|first| {
+        Err(format!(
+            "an earlier send of this event was refused, so this one is too: {first}"
+        ))
     })
 }
 

@@ -11,23 +11,26 @@ use super::bindings::Level;
 use super::bindings::whatap::rds_mapper::{diagnostics, types};
 use crate::sink::RecordSink;
 
+/// The invocation's sink, lent to each `send` for its length.
+pub type SharedSink = std::sync::Arc<tokio::sync::Mutex<Box<dyn RecordSink>>>;
+
 pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
     pub(super) limits: PeakTracking,
-    pub(super) sink: Box<dyn RecordSink>,
-    /// Errors the sink returned, kept whole for the host (the guest only sees a string).
-    pub(super) sink_errors: Vec<crate::sink::SinkError>,
+    /// Shared with the runtime, which takes it back after the call: a call stopped while a
+    /// send is under way (an outer timeout) drops that send, never the sink.
+    pub(super) sink: SharedSink,
+    /// The first send the sink refused, kept whole for the host (the guest only sees a
+    /// string). Once set, every later send of the invocation is refused without reaching the
+    /// sink, and the invocation fails as a delivery failure whatever the mapper returns: the
+    /// sink may have given up and forgotten what it held, so a later success proves nothing.
+    pub(super) refused: Option<crate::sink::SinkError>,
     mapper: String,
 }
 
 impl HostState {
-    pub fn new(
-        sink: Box<dyn RecordSink>,
-        limits: StoreLimits,
-        frozen_ms: i64,
-        mapper: String,
-    ) -> Self {
+    pub fn new(sink: SharedSink, limits: StoreLimits, frozen_ms: i64, mapper: String) -> Self {
         let wasi = WasiCtx::builder()
             .allow_tcp(false)
             .allow_udp(false)
@@ -43,7 +46,7 @@ impl HostState {
                 peak_bytes: 0,
             },
             sink,
-            sink_errors: Vec::new(),
+            refused: None,
             mapper,
         }
     }

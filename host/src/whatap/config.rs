@@ -14,6 +14,7 @@
 //! | `WHATAP_SEND_BUDGET_MS` | 30000 | all attempts at one batch, retries included |
 //! | `WHATAP_MAX_ATTEMPTS` | 6 | attempts at one batch |
 //! | `WHATAP_CONFIRM` | `on` | after each batch, a TIME_SYNC round trip proves the collector read it |
+//! | `WHATAP_IDLE_RECONNECT_MS` | 60000 | a connection idle longer is replaced before it carries data |
 
 use std::time::Duration;
 
@@ -53,6 +54,9 @@ pub struct WhatapConfig {
     pub send_budget: Duration,
     pub max_attempts: u32,
     pub confirm: bool,
+    /// A warm connection idle for longer is replaced before it is written to: NAT gateways
+    /// and load balancers forget idle flows after 350 s (AWS) or less, often silently.
+    pub idle_reconnect: Duration,
 }
 
 /// Splits `a/b`, `a,b` (with spaces) into hosts.
@@ -156,6 +160,7 @@ impl WhatapConfig {
             send_budget: Duration::from_millis(number("WHATAP_SEND_BUDGET_MS", 30_000)?),
             max_attempts: u32::try_from(max_attempts).unwrap_or(u32::MAX),
             confirm: confirm && transport != Transport::OneWay,
+            idle_reconnect: Duration::from_millis(number("WHATAP_IDLE_RECONNECT_MS", 60_000)?),
         })
     }
 

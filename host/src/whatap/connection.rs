@@ -5,7 +5,7 @@
 //! TIME_SYNC replies to the writer, which uses them to confirm delivery.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use thiserror::Error;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -73,6 +73,16 @@ pub struct Connection {
     reader: JoinHandle<()>,
     /// Server time minus ours, learned from TIME_SYNC (applied to pack headers).
     pub clock_delta_ms: i64,
+    /// The value of the last TIME_SYNC request. Each request carries a value greater than
+    /// any before it on this connection, so a reply seen earlier (captured from the cleartext
+    /// and replayed) never confirms a later batch.
+    last_sync: i64,
+    /// When the last write finished: a connection idle for long may have been forgotten by a
+    /// NAT or firewall on the path without a FIN or RST.
+    last_write: Instant,
+    /// A write began and did not finish (its future was dropped): a frame may be cut short
+    /// on the wire, so the connection must not carry another.
+    interrupted: bool,
 }
 
 pub fn now_ms() -> i64 {
@@ -144,10 +154,17 @@ impl Connection {
         };
         let (tx, syncs) = mpsc::unbounded_channel();
         let reader_name = name.clone();
+        let (pcode, oid) = (who.pcode, who.oid);
         let reader = tokio::spawn(async move {
             loop {
                 match read_frame(&mut read, &mut buf, &reader_name).await {
-                    Ok(frame) if frame.code == CODE_TIME_SYNC && frame.payload.len() >= 16 => {
+                    // As the agents' receiver does: a reply for another agent is not ours.
+                    Ok(frame)
+                        if frame.code == CODE_TIME_SYNC
+                            && frame.payload.len() >= 16
+                            && frame.pcode == pcode
+                            && frame.oid == oid =>
+                    {
                         let p = &frame.payload;
                         let echoed = i64::from_be_bytes(p[0..8].try_into().unwrap_or([0; 8]));
                         let server = i64::from_be_bytes(p[8..16].try_into().unwrap_or([0; 8]));
@@ -174,11 +191,24 @@ impl Connection {
             syncs,
             reader,
             clock_delta_ms: 0,
+            last_sync: 0,
+            last_write: Instant::now(),
+            interrupted: false,
         })
     }
 
     pub fn peer(&self) -> &str {
         &self.addr
+    }
+
+    /// How long since the last write finished (or the connection opened).
+    pub fn idle(&self) -> Duration {
+        self.last_write.elapsed()
+    }
+
+    /// Whether a write was cut off part way: the stream may hold half a frame.
+    pub fn interrupted(&self) -> bool {
+        self.interrupted
     }
 
     /// Writes serialized packs as data frames, then (when `confirm`) waits for a TIME_SYNC
@@ -206,8 +236,9 @@ impl Connection {
             };
             out.extend_from_slice(&frame);
         }
-        let sent_at = now_ms();
+        let sent_at = now_ms().max(self.last_sync.saturating_add(1));
         if confirm && let Some(keys) = &self.keys {
+            self.last_sync = sent_at;
             out.extend_from_slice(&keys.time_sync_frame(who, sent_at).encode());
         }
         self.write(&out, config.write_timeout).await?;
@@ -219,12 +250,17 @@ impl Connection {
 
     async fn write(&mut self, bytes: &[u8], limit: Duration) -> Result<(), ConnError> {
         let addr = &self.addr;
+        self.interrupted = true;
         let write = async {
             self.writer.write_all(bytes).await?;
             self.writer.flush().await
         };
         match timeout(limit, write).await {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(())) => {
+                self.interrupted = false;
+                self.last_write = Instant::now();
+                Ok(())
+            }
             Ok(Err(source)) => Err(ConnError::Write {
                 addr: addr.clone(),
                 source,
@@ -253,10 +289,12 @@ impl Connection {
         };
         match timeout(limit, wait).await {
             Ok(Ok(sync)) => {
-                let rtt = now_ms() - sent_at;
+                let rtt = now_ms().saturating_sub(sent_at);
                 // As WhaTap's agents do: trust the server clock only from a quick round trip.
-                if rtt < 500 {
-                    self.clock_delta_ms = sync.server - (sent_at + rtt / 2);
+                // Saturating: the server's time is whatever the peer sent.
+                if (0..500).contains(&rtt) {
+                    self.clock_delta_ms =
+                        sync.server.saturating_sub(sent_at.saturating_add(rtt / 2));
                 }
                 Ok(())
             }

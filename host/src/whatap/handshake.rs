@@ -31,6 +31,8 @@ pub enum HandshakeError {
     Malformed(DecodeError),
     #[error("the hello is not a WhaTap hello: {0}")]
     BadHello(String),
+    #[error("the handshake reply {0}")]
+    Invalid(&'static str),
 }
 
 /// Who we are on the wire.
@@ -94,14 +96,16 @@ impl SessionKeys {
         w.into_bytes()
     }
 
-    fn decode(plain: &[u8]) -> Result<SessionKeys, DecodeError> {
+    /// Reads the keys and what follows them, which must be the cipher's zero padding.
+    fn decode(plain: &[u8]) -> Result<(SessionKeys, &[u8]), DecodeError> {
         let mut r = Reader::new(plain);
-        Ok(SessionKeys {
+        let keys = SessionKeys {
             transfer_key: r.int()?,
             secure_key: r.blob()?.to_vec(),
             hide_key: r.int()?,
             public_ip: r.int()?,
-        })
+        };
+        Ok((keys, r.remaining()))
     }
 
     /// Wraps serialized pack bytes in a data frame.
@@ -180,13 +184,26 @@ pub fn hello_frame(license: &License, who: &Identity, ip: [u8; 4], level: Cypher
     }
 }
 
-/// Reads the collector's reply to our hello.
+/// The longest session key the cipher uses: AES-256's (the agents use AES-128, 16 bytes).
+const MAX_SECURE_KEY: usize = 32;
+
+/// Reads the collector's reply to our hello, checking all that the protocol pins down: the
+/// frame code of our hello, our pcode and oid, a reply that decrypts with the license's key,
+/// a session key the cipher can use, and nothing but zero padding after the keys. A reply that
+/// passes is from a party holding the license's key (or replayed from one).
 pub fn read_reply(
     license: &License,
     who: &Identity,
     reply: &Frame,
     level: CypherLevel,
 ) -> Result<SessionKeys, HandshakeError> {
+    let hello_code = match level {
+        CypherLevel::Aes128 => CODE_KEY_RESET,
+        CypherLevel::None => CODE_KEY_EXTENSION,
+    };
+    if reply.code != hello_code {
+        return Err(HandshakeError::UnexpectedCode(reply.code));
+    }
     if reply.pcode != who.pcode || reply.oid != who.oid {
         return Err(HandshakeError::NotForUs);
     }
@@ -199,7 +216,18 @@ pub fn read_reply(
             .ok_or(HandshakeError::Undecryptable)?,
         CypherLevel::None => reply.payload.clone(),
     };
-    SessionKeys::decode(&plain).map_err(HandshakeError::Malformed)
+    let (keys, rest) = SessionKeys::decode(&plain).map_err(HandshakeError::Malformed)?;
+    if keys.secure_key.is_empty() || keys.secure_key.len() > MAX_SECURE_KEY {
+        return Err(HandshakeError::Invalid(
+            "carries a session key of a length no cipher uses",
+        ));
+    }
+    if rest.iter().any(|b| *b != 0) {
+        return Err(HandshakeError::Invalid(
+            "has bytes after its keys that are not padding",
+        ));
+    }
+    Ok(keys)
 }
 
 /// What the collector learns from a hello.
@@ -429,6 +457,37 @@ mod tests {
         assert_eq!(
             read_reply(&l, &who, &garbage, CypherLevel::Aes128),
             Err(HandshakeError::TooLong(2048))
+        );
+        // Another frame code than our hello's.
+        let mut reply = reply_frame(&l, &hello, &v7_keys(), CypherLevel::Aes128, 3);
+        reply.code = CODE_TIME_SYNC;
+        assert_eq!(
+            read_reply(&l, &who, &reply, CypherLevel::Aes128),
+            Err(HandshakeError::UnexpectedCode(CODE_TIME_SYNC))
+        );
+        // Keys a cipher cannot use, and bytes after the keys that are not padding.
+        let empty_key = SessionKeys {
+            secure_key: Vec::new(),
+            ..v7_keys()
+        };
+        let reply = reply_frame(&l, &hello, &empty_key, CypherLevel::Aes128, 3);
+        assert_eq!(
+            read_reply(&l, &who, &reply, CypherLevel::Aes128)
+                .unwrap_err()
+                .to_string(),
+            "the handshake reply carries a session key of a length no cipher uses"
+        );
+        let mut trailing = v7_keys().encode();
+        trailing.extend_from_slice(b"junk");
+        let reply = Frame {
+            payload: Cypher::new(&l.master_key()).encrypt(&trailing),
+            ..hello.clone()
+        };
+        assert_eq!(
+            read_reply(&l, &who, &reply, CypherLevel::Aes128)
+                .unwrap_err()
+                .to_string(),
+            "the handshake reply has bytes after its keys that are not padding"
         );
         // A hello under another license does not decrypt to "hello".
         let other = License::parse(&License::build(12345, b"another key")).unwrap();

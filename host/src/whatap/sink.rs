@@ -101,7 +101,7 @@ impl WhatapSink {
             oid: self.who.oid,
             okind: 0,
             onode: 0,
-            time: now_ms() + self.clock_delta_ms,
+            time: now_ms().saturating_add(self.clock_delta_ms),
         };
         Ok(zip_packs(batch, header, &mut self.gzip)
             .map_err(|e| SinkError::Delivery(e.to_string()))?
@@ -197,6 +197,16 @@ impl WhatapSink {
         pending: &mut Option<(Vec<Vec<u8>>, u64)>,
         confirm: bool,
     ) -> Result<(), AttemptError> {
+        // A warm connection idle for longer than the path may remember it is replaced before
+        // it carries data: a flow forgotten silently would cost the whole write timeout.
+        if let Some(conn) = self.conn.take_if(|c| c.idle() > self.config.idle_reconnect) {
+            tracing::debug!(
+                peer = conn.peer(),
+                idle_ms = conn.idle().as_millis() as u64,
+                "Replacing an idle WhaTap connection."
+            );
+            conn.close().await;
+        }
         if self.conn.is_none() {
             let host = &self.config.hosts[self.next_host];
             let mut conn = Connection::open(host, &self.config, &self.who).await?;
@@ -236,8 +246,12 @@ impl WhatapSink {
     }
 
     /// Forgets what was queued and not confirmed (the invocation failed and will be retried
-    /// whole, so sending it would only duplicate).
+    /// whole, so sending it would only duplicate). A connection whose write was cut off (the
+    /// run was stopped mid-send) is dropped: it may hold half a frame.
     pub fn abandon(&mut self) {
+        if self.conn.as_ref().is_some_and(Connection::interrupted) {
+            self.conn = None;
+        }
         self.unconfirmed.clear();
         self.unconfirmed_bytes = 0;
         self.unconfirmed_records = 0;

@@ -8,7 +8,6 @@ pub mod moto;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rds_forwarder::embedded;
 use rds_forwarder::record_json;
 use rds_forwarder::runtime::bindings::{FieldValue, Invocation, LogRecord, Summary};
 use rds_forwarder::runtime::{RunError, Runtime, SandboxLimits};
@@ -58,7 +57,7 @@ pub fn invocation(config: &[(&str, &str)]) -> Invocation {
 /// Runs one event through the embedded component, returning its records as JSON.
 pub async fn run_wasm(runtime: &Runtime, event: &[u8]) -> Result<(Summary, Vec<Value>), RunError> {
     let mapper = runtime
-        .load_builtin(embedded::DEFAULT_MAPPER)
+        .load_embedded()
         .await
         .expect("the embedded mapper loads");
     let ran = runtime
