@@ -79,7 +79,7 @@ impl StreamTags {
         out: &mut impl Emit,
     ) -> Result<u32, MapError> {
         let mut split = 0;
-        let message = event.message();
+        let (message, repaired) = event.message_checked();
         let message: &str = &message;
         let entries = parse_message(&self.log_type, message);
         let several = entries.len() > 1;
@@ -102,6 +102,7 @@ impl StreamTags {
                 engine: parsed.engine,
                 level: parsed.level.as_str(),
                 parse_error: parsed.unparsed,
+                repaired,
                 parsed: &parsed.fields,
                 cw_event_id: &event.id,
                 record_id: event_seed
@@ -129,6 +130,8 @@ struct EntryRecord<'r> {
     level: &'static str,
     /// Why the entry matched no known shape (`parse_status` unparsed, field `parse_error`).
     parse_error: Option<&'static str>,
+    /// The message held an escape no text can hold, now U+FFFD (`parse_status` repaired).
+    repaired: bool,
     parsed: &'r [(Text, Value<'r>)],
     /// A field, not a tag: it is unique per event, and WhaTap indexes tags (a unique tag also
     /// makes every record's tag map, and its hash, different).
@@ -140,9 +143,17 @@ impl EntryRecord<'_> {
     fn status(&self) -> &'static str {
         if self.parse_error.is_some() {
             "unparsed"
+        } else if self.repaired {
+            "repaired"
         } else {
             "parsed"
         }
+    }
+
+    /// What the `parse_error` field says: why the entry is unparsed, or what was repaired.
+    fn problem(&self) -> Option<&'static str> {
+        self.parse_error
+            .or(self.repaired.then_some(crate::awslogs::REPAIRED_ESCAPE))
     }
 }
 
@@ -178,10 +189,7 @@ impl RecordParts for EntryRecord<'_> {
         self.parsed
             .iter()
             .map(|(k, v)| (k.as_ref(), v.as_field_ref()))
-            .chain(
-                self.parse_error
-                    .map(|e| ("parse_error", FieldValue::Text(e))),
-            )
+            .chain(self.problem().map(|e| ("parse_error", FieldValue::Text(e))))
             .chain([
                 ("cw_event_id", FieldValue::Text(self.cw_event_id)),
                 ("record_id", FieldValue::Text(self.record_id)),
@@ -204,7 +212,7 @@ impl RecordParts for EntryRecord<'_> {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.to_owned_value())),
         );
-        if let Some(reason) = self.parse_error {
+        if let Some(reason) = self.problem() {
             r.fields
                 .push(("parse_error".into(), FieldValue::Text(reason.to_owned())));
         }

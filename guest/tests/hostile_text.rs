@@ -75,3 +75,48 @@ fn every_truncation_of_every_real_entry_parses() {
         }
     }
 }
+
+/// A message holding a lone surrogate escape (JSON allows it, UTF-8 cannot hold it) keeps its
+/// text, with U+FFFD in the surrogate's place, and says so: never an empty record.
+#[test]
+fn a_lone_surrogate_keeps_the_message_and_says_it_was_repaired() {
+    let payload = br#"{"messageType":"DATA_MESSAGE","owner":"1","logGroup":"/aws/rds/instance/db/postgresql","logStream":"db.0","subscriptionFilters":[],"logEvents":[{"id":"1","timestamp":1700000000000,"message":"2024-01-19 13:20:43 UTC:10.0.0.1(5432):app@db:[7]:LOG:  statement: SELECT '\ud800'"}]}"#;
+    let event = format!(
+        r#"{{"awslogs":{{"data":"{}"}}}}"#,
+        rds_mapper::awslogs::encode(payload)
+    );
+    let invocation = rds_mapper::Invocation {
+        request_id: "t".into(),
+        function_name: "f".into(),
+        deadline_ms: i64::MAX,
+        received_ms: 0,
+        config: Vec::new(),
+    };
+    let mut out = rds_mapper::Collect::default();
+    let summary = rds_mapper::map_event(event.as_bytes(), &invocation, &mut out).unwrap();
+    assert_eq!(summary.records, 1);
+    let record = &out.records[0];
+    assert_eq!(
+        record.content,
+        "2024-01-19 13:20:43 UTC:10.0.0.1(5432):app@db:[7]:LOG:  statement: SELECT '\u{fffd}'"
+    );
+    let tag = |k: &str| {
+        record
+            .tags
+            .iter()
+            .find(|(t, _)| t == k)
+            .map(|(_, v)| v.to_string())
+    };
+    assert_eq!(tag("parse_status").as_deref(), Some("repaired"));
+    let field = record
+        .fields
+        .iter()
+        .find(|(k, _)| k == "parse_error")
+        .map(|(_, v)| v.clone());
+    assert_eq!(
+        field,
+        Some(rds_mapper::FieldValue::Text(
+            rds_mapper::awslogs::REPAIRED_ESCAPE.to_owned()
+        ))
+    );
+}

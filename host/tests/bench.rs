@@ -63,7 +63,7 @@ fn one_run_measures_every_section_of_the_same_work() {
             "embedded + .cwasm beside bootstrap (as packaged)",
             "embedded, JIT (no .cwasm)",
             "MAPPER_URI = file .wasm (JIT)",
-            "MAPPER_URI = file .cwasm",
+            "MAPPER_URI = file .cwasm (pinned)",
         ]
     );
     let rss = report["peak_rss"].as_array().unwrap();

@@ -199,8 +199,14 @@ fn install_template_keeps_undeliverable_events_and_scopes_invokers() {
     let queue = at(&t, &["Resources", "FailedEventQueue"]);
     assert_eq!(queue["Type"].as_str(), Some("AWS::SQS::Queue"));
     assert!(queue["Properties"].get("MessageRetentionPeriod").is_some());
+    // The largest event Lambda accepts asynchronously fits in the queue.
+    assert_eq!(
+        queue["Properties"]["MaximumMessageSize"].as_u64(),
+        Some(1_048_576)
+    );
+    // EventBridge's permission lives with its rule (settings.yaml), scoped to that rule.
     let permissions = resources_of_type(&t, "AWS::Lambda::Permission");
-    assert_eq!(permissions.len(), 2);
+    assert_eq!(permissions.len(), 1);
     let principals: Vec<String> = permissions
         .iter()
         .map(|(_, r)| {
@@ -218,11 +224,124 @@ fn install_template_keeps_undeliverable_events_and_scopes_invokers() {
             .any(|p| p.contains("logs.${AWS::Region}.amazonaws.com")),
         "{principals:?}"
     );
+    let settings = template("settings.yaml");
+    let permissions = resources_of_type(&settings, "AWS::Lambda::Permission");
+    assert_eq!(permissions.len(), 1);
+    let p = &permissions[0].1["Properties"];
+    assert_eq!(p["Principal"].as_str(), Some("events.amazonaws.com"));
+    assert_eq!(
+        tagged(&p["SourceArn"]).map(|(tag, v)| (tag, v.as_str().map(str::to_owned))),
+        Some(("!GetAtt".into(), Some("RdsEventRule.Arn".into()))),
+        "the rule's own ARN, not rule/*"
+    );
+}
+
+#[test]
+fn install_template_watches_what_fails_and_keeps_the_license_in_a_secret() {
+    let t = template("install.yaml");
+    // An alarm on each way an event can be held back or lost, notifying the optional topic.
+    let metrics: Vec<String> = resources_of_type(&t, "AWS::CloudWatch::Alarm")
+        .iter()
+        .map(|(_, a)| {
+            let p = &a["Properties"];
+            let actions = serde_norway::to_string(&p["AlarmActions"]).unwrap();
+            assert!(actions.contains("HasAlarmTopic"), "{actions}");
+            assert_eq!(p["Threshold"].as_u64(), Some(0));
+            p["MetricName"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(
+        metrics,
+        [
+            "ApproximateNumberOfMessagesVisible",
+            "DestinationDeliveryFailures",
+            "Errors",
+            "Throttles"
+        ]
+    );
+    // The license goes into a secret the stack creates; the function gets only its ARN.
+    let secret = at(&t, &["Resources", "LicenseSecret"]);
+    assert_eq!(secret["Type"].as_str(), Some("AWS::SecretsManager::Secret"));
+    assert_eq!(secret["Condition"].as_str(), Some("CreateSecret"));
+    let env = at(
+        &t,
+        &[
+            "Resources",
+            "Function",
+            "Properties",
+            "Environment",
+            "Variables",
+        ],
+    );
     assert!(
-        principals
-            .iter()
-            .any(|p| p.contains("events.amazonaws.com")),
-        "{principals:?}"
+        env.get("WHATAP_LICENSE").is_none(),
+        "no license in the environment"
+    );
+    let arn = serde_norway::to_string(&env["WHATAP_LICENSE_SECRET_ARN"]).unwrap();
+    assert!(
+        arn.contains("LicenseSecret") && arn.contains("ProjectAccessKeySecretArn"),
+        "{arn}"
+    );
+    let function = serde_norway::to_string(at(&t, &["Resources", "Function"])).unwrap();
+    assert!(
+        !function
+            .replace("ProjectAccessKeySecretArn", "")
+            .contains("ProjectAccessKey"),
+        "the function never names the license parameter: {function}"
+    );
+    // kms:Decrypt only when a customer key is named.
+    let role = serde_norway::to_string(at(&t, &["Resources", "FunctionRole"])).unwrap();
+    assert!(
+        role.contains("kms:Decrypt") && role.contains("HasLicenseKey"),
+        "{role}"
+    );
+    // A precompiled mapper key needs its pin; a .wasm key cannot name a .cwasm.
+    let rule = at(&t, &["Rules", "PrecompiledMapperIsPinned"]);
+    let rule_text = serde_norway::to_string(rule).unwrap();
+    assert!(
+        rule_text.contains("MapperPrecompiledKey") && rule_text.contains("MapperSha256"),
+        "{rule_text}"
+    );
+    assert_eq!(
+        at(&t, &["Parameters", "MapperKey", "AllowedPattern"]).as_str(),
+        Some("^(?!.*\\.cwasm$).*$")
+    );
+    assert_eq!(
+        at(
+            &t,
+            &["Parameters", "MapperPrecompiledKey", "AllowedPattern"]
+        )
+        .as_str(),
+        Some("^(.*\\.cwasm)?$")
+    );
+}
+
+#[test]
+fn settings_template_parks_undeliverable_rds_events() {
+    let t = template("settings.yaml");
+    let target = &at(&t, &["Resources", "RdsEventRule", "Properties", "Targets"])[0];
+    let (tag, dlq) = tagged(at(target, &["DeadLetterConfig", "Arn"])).unwrap();
+    assert_eq!(
+        (tag.as_str(), dlq.as_str()),
+        ("!GetAtt", Some("EventDeadLetterQueue.Arn"))
+    );
+    assert!(target["RetryPolicy"].get("MaximumRetryAttempts").is_some());
+    assert!(
+        target["RetryPolicy"]
+            .get("MaximumEventAgeInSeconds")
+            .is_some()
+    );
+    // Only the rule may send to its dead-letter queue, and an alarm watches it.
+    let policy =
+        serde_norway::to_string(at(&t, &["Resources", "EventDeadLetterQueuePolicy"])).unwrap();
+    assert!(
+        policy.contains("aws:SourceArn") && policy.contains("RdsEventRule.Arn"),
+        "{policy}"
+    );
+    let alarm = at(&t, &["Resources", "EventDeadLetterAlarm", "Properties"]);
+    assert_eq!(
+        alarm["MetricName"].as_str(),
+        Some("ApproximateNumberOfMessagesVisible")
     );
 }
 
