@@ -10,7 +10,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use rds_forwarder::embedded;
 use rds_forwarder::runtime::bindings::Invocation;
 use rds_forwarder::runtime::{Runtime, SandboxLimits};
 use rds_forwarder::sink::Count;
@@ -50,9 +49,7 @@ fn bench(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let runtime = Runtime::new(SandboxLimits::default());
-    let mapper = rt
-        .block_on(runtime.load_builtin(embedded::DEFAULT_MAPPER))
-        .expect("mapper");
+    let mapper = rt.block_on(runtime.load_embedded()).expect("mapper");
     let inv = invocation();
     let native_inv = rds_mapper::Invocation {
         received_ms: inv.received_ms,

@@ -37,6 +37,9 @@ pub struct Faults {
     pub ignore_time_sync: bool,
     /// Flapping: every other connection (the 1st, 3rd, …) is reset at its n-th data frame.
     pub flap_at_data_frame: Option<usize>,
+    /// A path that forgets an idle flow without a FIN or RST: after answering its first
+    /// TIME_SYNC, a connection is held open but nothing more on it is read or answered.
+    pub forget_after_first_confirm: bool,
 }
 
 /// One record as received.
@@ -177,6 +180,10 @@ impl Collector {
                     .write_all(&answer.encode())
                     .await
                     .map_err(|e| e.to_string())?;
+                if self.faults.forget_after_first_confirm {
+                    // Open, silent and unread until the sender drops it.
+                    std::future::pending::<()>().await;
+                }
                 continue;
             }
             frames_here += 1;

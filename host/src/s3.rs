@@ -162,7 +162,7 @@ impl S3Client {
         let fail = |why: String| S3Error::Get {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
-            why,
+            why: without_signature(&why),
         };
         let mut response = request.call().map_err(|e| fail(e.to_string()))?;
         match response.status().as_u16() {
@@ -201,7 +201,7 @@ impl S3Client {
         let fail = |why: String| S3Error::Get {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
-            why,
+            why: without_signature(&why),
         };
         if create_bucket {
             let url = b.create_bucket(&self.credentials).sign(SIGNED_URL_LIFETIME);
@@ -229,6 +229,25 @@ impl S3Client {
     }
 }
 
+/// An HTTP client's error text with any URL query cut off: a presigned URL's query is a
+/// credential for its lifetime, and error texts end up in log lines.
+fn without_signature(why: &str) -> String {
+    let mut out = String::with_capacity(why.len());
+    for (i, word) in why.split(' ').enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        match word.find('?') {
+            Some(q) if word[q..].contains('=') => {
+                out.push_str(&word[..q]);
+                out.push_str("?…");
+            }
+            _ => out.push_str(word),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,5 +261,17 @@ mod tests {
         for bad in ["b/k", "s3://b", "s3:///k", "s3://b/"] {
             assert!(parse_uri(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn error_texts_never_carry_a_presigned_query() {
+        let why = "bad uri: https://b.s3.amazonaws.com/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA%2F&X-Amz-Signature=abc: invalid";
+        let clean = without_signature(why);
+        assert_eq!(clean, "bad uri: https://b.s3.amazonaws.com/k?… invalid");
+        assert!(!clean.contains("X-Amz"));
+        assert_eq!(
+            without_signature("is this a question?"),
+            "is this a question?"
+        );
     }
 }

@@ -310,3 +310,44 @@ fn the_readme_quick_start_runs_the_forwarder() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 3);
 }
+
+/// A mapper that ignores the refusal of its sends and reports success, against a collector
+/// that refuses every session: the host decides, and the run fails naming the delivery.
+#[test]
+fn invoke_fails_when_sends_are_refused_whatever_the_mapper_returns() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Accepts and closes at once: every session refused.
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(64) {
+            drop(stream);
+        }
+    });
+    let event = fixtures().join("events/rds-db-proxy-event.json");
+    let mapper = test_component("test_mapper");
+    let out = Command::new(env!("CARGO_BIN_EXE_rds-forwarder"))
+        .args([
+            "invoke",
+            "--sink",
+            "whatap",
+            "--config",
+            "mode=swallow",
+            "--mapper",
+        ])
+        .arg(&mapper)
+        .arg(&event)
+        .env("WHATAP_HOST", "127.0.0.1")
+        .env("WHATAP_PORT", port.to_string())
+        .env("WHATAP_LICENSE", common::collector::test_license())
+        .env("WHATAP_SEND_BUDGET_MS", "1000")
+        .env("WHATAP_CONNECT_TIMEOUT_MS", "300")
+        .env("WHATAP_MAX_ATTEMPTS", "2")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("rds-db-proxy-event.json: delivery failed: could not deliver 1 records to WhaTap (127.0.0.1)"),
+        "{err}"
+    );
+}

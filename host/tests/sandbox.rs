@@ -427,3 +427,24 @@ async fn a_send_whose_records_share_one_large_string_or_list_is_refused() {
         "{e}"
     );
 }
+
+/// The memory limit holds per linear memory, so a component with two could take twice
+/// `MAPPER_MEMORY_MB`: a mapper gets one, and a component with more is refused at load.
+#[tokio::test(flavor = "current_thread")]
+async fn a_component_with_two_memories_is_refused() {
+    let two = wat::parse_str(
+        r#"(component
+            (core module $a (memory (export "m") 1))
+            (core module $b (memory (export "m") 1))
+            (core instance (instantiate $a))
+            (core instance (instantiate $b)))"#,
+    )
+    .expect("valid component text");
+    let err = runtime()
+        .load(&two, Origin::Local("two-memories.wasm".into()))
+        .await
+        .err()
+        .expect("refused");
+    assert!(matches!(err, LoadError::Compile(_)), "{err}");
+    assert!(err.to_string().contains("memories"), "{err}");
+}

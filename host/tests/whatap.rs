@@ -443,3 +443,32 @@ async fn a_flapping_collector_still_gets_every_record() {
     );
     assert_eq!(sink.stats.failed_attempts, 4);
 }
+
+/// A warm connection idle past `WHATAP_IDLE_RECONNECT_MS` is replaced before it carries data:
+/// a path that forgot the flow silently costs a new handshake, not a write timeout and a failed
+/// attempt.
+#[tokio::test]
+async fn an_idle_connection_is_replaced_before_it_carries_data() {
+    let faults = Faults {
+        forget_after_first_confirm: true,
+        ..Faults::default()
+    };
+    let (addr, report, collector) = collector_on("127.0.0.1", 0, faults).await;
+    let mut sink = WhatapSink::new(sink_config(
+        "127.0.0.1",
+        addr.port(),
+        &[("WHATAP_IDLE_RECONNECT_MS", "50")],
+    ));
+    let batches: Vec<Batch> = (0..2).map(|b| records(b, 10)).collect();
+    sink.deliver(&batches[0]).await.expect("first batch");
+    // Idle for longer than the setting; the collector has forgotten the connection.
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    sink.deliver(&batches[1]).await.expect("second batch");
+    sink.close().await;
+    assert_eq!(received_ids(&report), sent_ids(&batches));
+    assert_eq!(
+        sink.stats.failed_attempts, 0,
+        "no write into the forgotten flow"
+    );
+    assert_eq!((sink.stats.connects, connections(&collector)), (2, 2));
+}

@@ -309,8 +309,11 @@ impl Runtime {
         mapper: String,
         budget: Duration,
     ) -> Store<HostState> {
+        // One linear memory: the memory limit is per memory, so a component with several
+        // could hold several times `MAPPER_MEMORY_MB`.
         let limits = StoreLimitsBuilder::new()
             .memory_size(self.limits.memory_bytes)
+            .memories(1)
             .trap_on_grow_failure(true)
             .build();
         let mut store = Store::new(engine, HostState::new(sink, limits, frozen_ms, mapper));
@@ -459,6 +462,7 @@ fn pool(limits: &SandboxLimits) -> wasmtime::PoolingAllocationConfig {
     let mut p = wasmtime::PoolingAllocationConfig::default();
     p.total_component_instances(POOL_SANDBOXES)
         .total_memories(POOL_SANDBOXES)
+        .max_memories_per_component(1)
         // A component instantiates several core modules (the mapper and its shims).
         .total_core_instances(POOL_SANDBOXES * 8)
         .total_tables(POOL_SANDBOXES * 8)

@@ -236,7 +236,7 @@ impl Connection {
             };
             out.extend_from_slice(&frame);
         }
-        let sent_at = now_ms().max(self.last_sync.saturating_add(1));
+        let sent_at = next_sync_value(self.last_sync, now_ms());
         if confirm && let Some(keys) = &self.keys {
             self.last_sync = sent_at;
             out.extend_from_slice(&keys.time_sync_frame(who, sent_at).encode());
@@ -289,12 +289,8 @@ impl Connection {
         };
         match timeout(limit, wait).await {
             Ok(Ok(sync)) => {
-                let rtt = now_ms().saturating_sub(sent_at);
-                // As WhaTap's agents do: trust the server clock only from a quick round trip.
-                // Saturating: the server's time is whatever the peer sent.
-                if (0..500).contains(&rtt) {
-                    self.clock_delta_ms =
-                        sync.server.saturating_sub(sent_at.saturating_add(rtt / 2));
+                if let Some(delta) = clock_delta(sync.server, sent_at, now_ms()) {
+                    self.clock_delta_ms = delta;
                 }
                 Ok(())
             }
@@ -306,9 +302,11 @@ impl Connection {
         }
     }
 
-    /// Closes the write side so the collector sees a clean end, and stops the reader.
-    pub async fn close(mut self) {
-        let _ = timeout(Duration::from_secs(1), self.writer.shutdown()).await;
+    /// Closes the write side so the collector sees a clean end, and stops the reader; waits
+    /// at most `limit` for the peer (a failed connection gets little: its time is the
+    /// invocation's).
+    pub async fn close(mut self, limit: Duration) {
+        let _ = timeout(limit, self.writer.shutdown()).await;
         self.reader.abort();
     }
 }
@@ -317,6 +315,23 @@ impl Drop for Connection {
     fn drop(&mut self) {
         self.reader.abort();
     }
+}
+
+/// The value of the next TIME_SYNC request: the clock, but always past the last request's, so
+/// no two requests of a connection carry the same value and a reply captured earlier never
+/// answers a later one.
+fn next_sync_value(last: i64, now: i64) -> i64 {
+    now.max(last.saturating_add(1))
+}
+
+/// The server's clock minus ours, from a TIME_SYNC reply to a request sent at `sent_at` and
+/// received at `now`. As WhaTap's agents do, only a round trip under 500 ms is trusted; the
+/// arithmetic saturates, since the server's time is whatever the peer sent.
+fn clock_delta(server: i64, sent_at: i64, now: i64) -> Option<i64> {
+    let rtt = now.saturating_sub(sent_at);
+    (0..500)
+        .contains(&rtt)
+        .then(|| server.saturating_sub(sent_at.saturating_add(rtt / 2)))
 }
 
 /// Reads one secure-session frame, buffering partial reads in `buf`.
@@ -353,5 +368,38 @@ async fn read_frame(
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_sync_values_never_repeat_on_a_connection() {
+        assert_eq!(next_sync_value(0, 1_700_000_000_000), 1_700_000_000_000);
+        // Two confirmations in one millisecond, or a clock that stepped back.
+        assert_eq!(
+            next_sync_value(1_700_000_000_000, 1_700_000_000_000),
+            1_700_000_000_001
+        );
+        assert_eq!(
+            next_sync_value(1_700_000_000_005, 1_699_999_999_000),
+            1_700_000_000_006
+        );
+        assert_eq!(next_sync_value(i64::MAX, 0), i64::MAX);
+    }
+
+    #[test]
+    fn the_clock_delta_trusts_quick_round_trips_and_saturates() {
+        assert_eq!(clock_delta(1_000_100, 1_000_000, 1_000_020), Some(90));
+        assert_eq!(clock_delta(1_000_100, 1_000_000, 1_000_600), None, "slow");
+        assert_eq!(
+            clock_delta(1_000_100, 1_000_000, 999_000),
+            None,
+            "backwards"
+        );
+        assert_eq!(clock_delta(i64::MAX, -5, 0), Some(i64::MAX));
+        assert_eq!(clock_delta(i64::MIN, 5, 10), Some(i64::MIN));
     }
 }

@@ -22,6 +22,11 @@ use crate::sink::{RecordSink, SinkError, SinkFuture};
 /// First pause after every host failed once; doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// How long a clean close waits for the peer (end of a run, SIGTERM).
+const CLEAN_CLOSE: Duration = Duration::from_secs(1);
+/// How long closing a failed or idle connection may take: little, it is on the invocation's
+/// time.
+const FAILED_CLOSE: Duration = Duration::from_millis(100);
 /// Queued bytes after which `queue` confirms before taking more, bounding what is kept for
 /// re-sending.
 pub const MAX_UNCONFIRMED_BYTES: usize = 2 << 20;
@@ -168,7 +173,10 @@ impl WhatapSink {
             };
             self.stats.failed_attempts += 1;
             if let Some(conn) = self.conn.take() {
-                conn.close().await;
+                // A failed connection gets little of the time left: the invocation must still
+                // answer `DeliveryFailed` before Lambda's timeout.
+                conn.close(FAILED_CLOSE.min(deadline.saturating_duration_since(Instant::now())))
+                    .await;
             }
             self.next_host = (self.next_host + 1) % hosts;
             tracing::warn!(attempt, error = %error, "WhaTap send attempt failed.");
@@ -205,7 +213,7 @@ impl WhatapSink {
                 idle_ms = conn.idle().as_millis() as u64,
                 "Replacing an idle WhaTap connection."
             );
-            conn.close().await;
+            conn.close(FAILED_CLOSE).await;
         }
         if self.conn.is_none() {
             let host = &self.config.hosts[self.next_host];
@@ -260,7 +268,7 @@ impl WhatapSink {
     /// Closes the connection cleanly (end of a CLI run, or SIGTERM in Lambda).
     pub async fn close(&mut self) {
         if let Some(conn) = self.conn.take() {
-            conn.close().await;
+            conn.close(CLEAN_CLOSE).await;
         }
     }
 }
