@@ -33,7 +33,7 @@ macro_rules! canary {
         )
     };
 }
-use crate::runtime::{LoadError, Mapper, Origin, Runtime};
+use crate::runtime::{Compiling, LoadError, Mapper, Origin, Runtime};
 use crate::s3::{Fetched, S3Client, S3Error, parse_uri};
 
 /// Where the mapper comes from.
@@ -108,6 +108,10 @@ impl SourceError {
     }
 }
 
+/// How long an invocation waits for a new mapper's compilation by default: well inside
+/// Lambda's 10 s init phase, and short beside a typical invocation's budget.
+pub const DEFAULT_COMPILE_WAIT: Duration = Duration::from_secs(5);
+
 /// Where refusals are remembered when `RDS_FORWARDER_STATE_DIR` is unset: Lambda's writable
 /// `/tmp`, which lives as long as the execution environment.
 pub const DEFAULT_STATE_DIR: &str = "/tmp/rds-forwarder";
@@ -123,6 +127,10 @@ pub struct MapperSettings {
     pub fallback_embedded: bool,
     /// `RDS_FORWARDER_STATE_DIR` (default `/tmp/rds-forwarder`): where refusals are remembered.
     pub state_dir: PathBuf,
+    /// `MAPPER_COMPILE_WAIT_SECONDS` (default 5): how long an invocation waits for a new
+    /// mapper's compilation. A longer one goes on beside the invocations (the mapper in use
+    /// serves meanwhile) and is picked up by the first invocation after it finishes.
+    pub compile_wait: Duration,
 }
 
 impl MapperSettings {
@@ -145,6 +153,9 @@ impl MapperSettings {
             Some("embedded") => true,
             Some(other) => return Err(SourceError::BadFallback(other.to_owned())),
         };
+        let compile_wait = var("MAPPER_COMPILE_WAIT_SECONDS")
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .map_or(DEFAULT_COMPILE_WAIT, Duration::from_secs);
         let state_dir = var("RDS_FORWARDER_STATE_DIR")
             .filter(|d| !d.trim().is_empty())
             .map_or_else(|| PathBuf::from(DEFAULT_STATE_DIR), PathBuf::from);
@@ -154,6 +165,7 @@ impl MapperSettings {
             sha256,
             fallback_embedded,
             state_dir,
+            compile_wait,
         })
     }
 }
@@ -307,10 +319,7 @@ impl RulesStore {
             refresh,
             s3: s3.map(Arc::new),
             current: Mutex::new(inline),
-            revalidation: tokio::sync::Mutex::new(Revalidation {
-                last_check: None,
-                version: None,
-            }),
+            revalidation: tokio::sync::Mutex::new(Revalidation::new(None)),
         })
     }
 
@@ -417,6 +426,8 @@ struct Revalidation {
     last_check: Option<Instant>,
     /// ETag (S3) or SHA-256 (file) of the last object tried, good or bad.
     version: Option<String>,
+    /// A new mapper whose compilation outlasted the wait: its version, and the compilation.
+    compiling: Option<(String, Compiling)>,
 }
 
 impl Revalidation {
@@ -424,6 +435,7 @@ impl Revalidation {
         Revalidation {
             last_check: None,
             version,
+            compiling: None,
         }
     }
 
@@ -590,16 +602,25 @@ impl MapperStore {
 
     /// Revalidates the source if the refresh interval has passed; swaps in a new mapper when
     /// one loads and passes its dry run with `config`, keeps the current one (and logs why)
-    /// when it does not.
+    /// when it does not. A compilation that outlasts the wait is picked up by a later call.
     pub async fn refresh_if_due(&self, runtime: &Runtime, config: &[(String, String)]) {
         if self.settings.uri == MapperUri::Embedded {
             return;
         }
         let mut state = self.revalidation.lock().await;
+        let uri = self.settings.uri.display();
+        if let Some((version, mut compiling)) = state.compiling.take() {
+            if compiling.wait(Duration::ZERO).await {
+                self.conclude(runtime, &mut state, &uri, version, compiling, config)
+                    .await;
+            } else {
+                state.compiling = Some((version, compiling));
+            }
+            return;
+        }
         if !state.due(self.settings.refresh) {
             return;
         }
-        let uri = self.settings.uri.display();
         match fetch(
             &self.settings.uri,
             self.s3.as_ref(),
@@ -610,30 +631,17 @@ impl MapperStore {
             Ok(None) => {}
             Ok(Some((bytes, version))) => {
                 state.version = Some(version.clone());
-                match self.verify_and_load(runtime, &bytes, &uri, config).await {
-                    Ok(mapper) => {
-                        tracing::info!(mapper = %mapper.label(), origin = %uri, version = %version, time_budget = mapper.has_time_budget(), "Mapper swapped in.");
-                        Refusal::forget(&self.settings.state_dir, &uri);
-                        self.swap(mapper);
-                    }
-                    Err(e) => {
-                        tracing::error!(
-                            origin = %uri, version = %version, error = %e, keeping = %self.current_label(),
-                            "Mapper update refused; keeping the mapper in use."
-                        );
-                        if e.is_deterministic() {
-                            Refusal {
-                                uri: uri.clone(),
-                                version: version.clone(),
-                                reason: e.to_string(),
-                            }
-                            .save(&self.settings.state_dir);
-                        } else {
-                            // Not the object's fault: try the same version again next time.
-                            state.version = None;
-                        }
-                        self.still_unavailable(format!("version {version} was refused: {e}"));
-                    }
+                let mut compiling = match self.verify_and_compile(runtime, bytes, &uri) {
+                    Ok(compiling) => compiling,
+                    Err(e) => return self.refuse(&mut state, &uri, &version, e),
+                };
+                if compiling.wait(self.settings.compile_wait).await {
+                    self.conclude(runtime, &mut state, &uri, version, compiling, config)
+                        .await;
+                } else {
+                    tracing::warn!(origin = %uri, version = %version, wait_s = self.settings.compile_wait.as_secs(), keeping = %self.current_label(), "Mapper still compiling; the mapper in use serves meanwhile.");
+                    self.still_unavailable(format!("version {version} is still compiling"));
+                    state.compiling = Some((version, compiling));
                 }
             }
             Err(e) => {
@@ -643,17 +651,62 @@ impl MapperStore {
         }
     }
 
-    async fn verify_and_load(
+    /// A compiled candidate: linked, described and dry-run with `config`, then swapped in; or
+    /// refused.
+    async fn conclude(
         &self,
         runtime: &Runtime,
-        bytes: &[u8],
+        state: &mut Revalidation,
         uri: &str,
+        version: String,
+        compiling: Compiling,
         config: &[(String, String)],
-    ) -> Result<Arc<Mapper>, SourceError> {
+    ) {
+        let loaded = match runtime.finish_load(compiling).await {
+            Ok(mapper) => dry_run(runtime, &mapper, config).await.map(|()| mapper),
+            Err(e) => Err(e.into()),
+        };
+        match loaded {
+            Ok(mapper) => {
+                tracing::info!(mapper = %mapper.label(), origin = %uri, version = %version, time_budget = mapper.has_time_budget(), "Mapper swapped in.");
+                Refusal::forget(&self.settings.state_dir, uri);
+                self.swap(mapper);
+            }
+            Err(e) => self.refuse(state, uri, &version, e),
+        }
+    }
+
+    /// Logs a refused version and keeps the mapper in use; a refusal of the object itself is
+    /// remembered, anything else is tried again at the next refresh.
+    fn refuse(&self, state: &mut Revalidation, uri: &str, version: &str, e: SourceError) {
+        tracing::error!(
+            origin = %uri, version = %version, error = %e, keeping = %self.current_label(),
+            "Mapper update refused; keeping the mapper in use."
+        );
+        if e.is_deterministic() {
+            Refusal {
+                uri: uri.to_owned(),
+                version: version.to_owned(),
+                reason: e.to_string(),
+            }
+            .save(&self.settings.state_dir);
+        } else {
+            state.version = None;
+        }
+        self.still_unavailable(format!("version {version} was refused: {e}"));
+    }
+
+    /// Checks the object against `MAPPER_SHA256` and starts its compilation.
+    fn verify_and_compile(
+        &self,
+        runtime: &Runtime,
+        bytes: Vec<u8>,
+        uri: &str,
+    ) -> Result<Compiling, SourceError> {
         let pinned = match &self.settings.sha256 {
             None => false,
             Some(expected) => {
-                let actual: [u8; 32] = Sha256::digest(bytes).into();
+                let actual: [u8; 32] = Sha256::digest(&bytes).into();
                 if &actual != expected {
                     let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
                     return Err(SourceError::Sha256Mismatch {
@@ -668,8 +721,6 @@ impl MapperStore {
             uri: uri.to_owned(),
             pinned,
         };
-        let mapper = runtime.load(bytes, origin).await?;
-        dry_run(runtime, &mapper, config).await?;
-        Ok(mapper)
+        Ok(runtime.start_compile(bytes, origin)?)
     }
 }

@@ -765,3 +765,51 @@ fn without_a_valid_mapping_config_nothing_is_mapped() {
         "nothing may be sent without the configured rules"
     );
 }
+
+/// A compilation that outlasts MAPPER_COMPILE_WAIT_SECONDS goes on beside the invocations:
+/// they fail as MapperUnavailable (nothing else maps) until it finishes, then it serves.
+#[test]
+fn a_long_compilation_goes_on_beside_the_invocations() {
+    let collector = CollectorProcess::start(&test_license());
+    let api = RuntimeApi::start();
+    let mapper = test_component("test_mapper");
+    let lambda = Bootstrap::start(
+        &api,
+        &collector,
+        &[
+            ("MAPPER_URI", mapper.display().to_string()),
+            ("MAPPER_COMPILE_WAIT_SECONDS", "0".into()),
+        ],
+    );
+    let event = fixture("rds-db-proxy-event.json");
+    let mut served = None;
+    for i in 0..300 {
+        let id = format!("r{i}");
+        api.invoke(&id, &event, ANSWER_WITHIN);
+        match api.outcome(&id, ANSWER_WITHIN) {
+            Some(Outcome::Response(v)) => {
+                served = Some(v);
+                break;
+            }
+            Some(Outcome::Error {
+                error_type,
+                message,
+            }) => {
+                assert_eq!(error_type, "MapperUnavailable", "{message}");
+                assert!(message.contains("is still compiling"), "{message}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            other => panic!("{id}: {other:?}"),
+        }
+    }
+    let served = served.unwrap_or_else(|| panic!("never served: {}", lambda.logs()));
+    assert_eq!(served["mapper"], "test-mapper@2.0.0-test");
+    let logs = lambda.logs();
+    assert!(
+        logs.contains("Mapper still compiling; the mapper in use serves meanwhile."),
+        "{logs}"
+    );
+    assert!(logs.contains("Mapper swapped in."), "{logs}");
+    collector.wait_for(1);
+    let _ = collector.finish();
+}

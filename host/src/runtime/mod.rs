@@ -197,6 +197,36 @@ impl Mapper {
     }
 }
 
+/// A mapper being compiled on a blocking thread ([`Runtime::start_compile`]).
+pub struct Compiling {
+    state: CompileState,
+    checks: EpochChecks,
+    origin: Origin,
+    bytes: Arc<[u8]>,
+}
+
+enum CompileState {
+    Running(tokio::task::JoinHandle<Result<Component, LoadError>>),
+    Done(Result<Component, LoadError>),
+}
+
+impl Compiling {
+    /// Waits at most `limit` for the compilation; whether it has finished. A compilation
+    /// that is not finished goes on, and can be waited for again later.
+    pub async fn wait(&mut self, limit: Duration) -> bool {
+        if let CompileState::Running(handle) = &mut self.state {
+            let finished = match tokio::time::timeout(limit, handle).await {
+                Ok(joined) => joined.unwrap_or_else(|e| {
+                    Err(LoadError::Compile(format!("the compilation stopped: {e}")))
+                }),
+                Err(_) => return false,
+            };
+            self.state = CompileState::Done(finished);
+        }
+        true
+    }
+}
+
 /// The outcome of one invocation, with the sink handed back for the next one.
 pub struct Ran {
     pub sink: Box<dyn RecordSink>,
@@ -233,18 +263,53 @@ impl Runtime {
     /// Compiles (or, where its origin allows, deserializes) a mapper and checks that it is a
     /// mapper of our contract. Its origin decides its [`EpochChecks`].
     pub async fn load(&self, bytes: &[u8], origin: Origin) -> Result<Arc<Mapper>, LoadError> {
-        if Engine::detect_precompiled(bytes).is_some() && !origin.may_load_precompiled() {
+        let mut compiling = self.start_compile(bytes.to_vec(), origin)?;
+        compiling.wait(Duration::MAX).await;
+        self.finish_load(compiling).await
+    }
+
+    /// Starts compiling a mapper on a blocking thread, so that whoever waits for it can stop
+    /// waiting ([`Compiling::wait`]) while Cranelift goes on; [`finish_load`](Self::finish_load)
+    /// takes it from there. Precompiled code is refused here when its origin does not allow it.
+    pub fn start_compile(&self, bytes: Vec<u8>, origin: Origin) -> Result<Compiling, LoadError> {
+        if Engine::detect_precompiled(&bytes).is_some() && !origin.may_load_precompiled() {
             return Err(LoadError::PrecompiledUnpinned {
-                sha256: crate::mapper_store::sha256_hex(bytes),
+                sha256: crate::mapper_store::sha256_hex(&bytes),
             });
         }
         let checks = origin.epoch_checks();
+        let engine = self.lane(checks)?.engine.clone();
+        let bytes: Arc<[u8]> = bytes.into();
+        let input = bytes.clone();
+        let handle = tokio::task::spawn_blocking(move || compile(&engine, &input));
+        Ok(Compiling {
+            state: CompileState::Running(handle),
+            checks,
+            origin,
+            bytes,
+        })
+    }
+
+    /// Checks, links and describes a compiled mapper (waiting for its compilation if need be).
+    pub async fn finish_load(&self, compiling: Compiling) -> Result<Arc<Mapper>, LoadError> {
+        let Compiling {
+            state,
+            checks,
+            origin,
+            bytes,
+        } = compiling;
+        let compiled = match state {
+            CompileState::Done(result) => result,
+            CompileState::Running(handle) => handle.await.unwrap_or_else(|e| {
+                Err(LoadError::Compile(format!("the compilation stopped: {e}")))
+            }),
+        };
         let lane = self.lane(checks)?;
-        let component = match compile(&lane.engine, bytes) {
+        let component = match compiled {
             // The package's own artifact anywhere else: say so, rather than wasmtime's words.
             Err(LoadError::PrecompiledMismatch(_))
                 if checks == EpochChecks::On
-                    && compile(&self.lane(EpochChecks::Off)?.engine, bytes).is_ok() =>
+                    && compile(&self.lane(EpochChecks::Off)?.engine, &bytes).is_ok() =>
             {
                 return Err(LoadError::PackagedArtifact);
             }
