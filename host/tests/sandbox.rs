@@ -373,7 +373,7 @@ async fn a_mapper_that_swallows_a_refused_send_fails_as_undelivered() {
             Duration::from_secs(10),
         )
         .await;
-    let err = ran.result.err().expect("the event is not delivered");
+    let err = ran.result.expect_err("the event is not delivered");
     assert!(matches!(err, RunError::Delivery(_)), "{err}");
     assert!(err.is_retryable());
     assert_eq!(
