@@ -68,10 +68,6 @@ fn json_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<&'de RawValue, 
     }
 }
 
-/// What `parse_error` says of a message that held an escape no string can hold.
-pub const REPAIRED_ESCAPE: &str =
-    "the message held a JSON escape no text can hold (a lone surrogate); it became U+FFFD";
-
 impl<'a> LogEvent<'a> {
     /// The message text, unescaped (borrowed when it has no escapes).
     pub fn message(&self) -> Cow<'a, str> {
@@ -92,57 +88,10 @@ impl<'a> LogEvent<'a> {
             }
             _ => match serde_json::from_str::<String>(raw) {
                 Ok(text) => (Cow::Owned(text), false),
-                Err(_) => (Cow::Owned(unescape_lossy(raw)), true),
+                Err(_) => (Cow::Owned(crate::escapes::unescape_lossy(raw)), true),
             },
         }
     }
-}
-
-/// Unescapes a JSON string literal (quotes included) as JSON defines its escapes, with U+FFFD
-/// for a surrogate escape that has no partner. What is not a valid escape is kept as written.
-fn unescape_lossy(raw: &str) -> String {
-    let inner = raw.get(1..raw.len().saturating_sub(1)).unwrap_or(raw);
-    let mut out = String::with_capacity(inner.len());
-    let mut rest = inner;
-    while let Some(at) = rest.find('\\') {
-        out.push_str(&rest[..at]);
-        rest = &rest[at..];
-        let (ch, used) = match rest.as_bytes().get(1) {
-            Some(b'"') => ('"', 2),
-            Some(b'\\') => ('\\', 2),
-            Some(b'/') => ('/', 2),
-            Some(b'b') => ('\u{8}', 2),
-            Some(b'f') => ('\u{c}', 2),
-            Some(b'n') => ('\n', 2),
-            Some(b'r') => ('\r', 2),
-            Some(b't') => ('\t', 2),
-            Some(b'u') => match hex4(rest, 2) {
-                Some(high @ 0xd800..=0xdbff) => match (rest.get(6..8), hex4(rest, 8)) {
-                    (Some("\\u"), Some(low @ 0xdc00..=0xdfff)) => {
-                        let code = 0x10000 + ((high - 0xd800) << 10) + (low - 0xdc00);
-                        (char::from_u32(code).unwrap_or('\u{fffd}'), 12)
-                    }
-                    _ => ('\u{fffd}', 6),
-                },
-                Some(code) => (char::from_u32(code).unwrap_or('\u{fffd}'), 6),
-                None => ('\\', 1),
-            },
-            _ => ('\\', 1),
-        };
-        out.push(ch);
-        rest = &rest[used..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// The four hex digits at `at` in `s`, as a number.
-fn hex4(s: &str, at: usize) -> Option<u32> {
-    let digits = s.get(at..at + 4)?;
-    if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    u32::from_str_radix(digits, 16).ok()
 }
 
 impl LogData<'_> {
@@ -399,7 +348,5 @@ mod tests {
             p.log_events[1].message_checked(),
             (Cow::Borrowed("pair 😀 only"), false)
         );
-        // What is no escape at all is kept as written.
-        assert_eq!(unescape_lossy(r#""a\ud8 \q \""#), "a\\ud8 \\q \\");
     }
 }

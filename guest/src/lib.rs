@@ -23,6 +23,7 @@
 pub mod awslogs;
 pub mod config;
 pub mod error;
+pub mod escapes;
 pub mod formats;
 pub mod generate;
 pub mod level;
@@ -199,7 +200,7 @@ fn map_with(
     hook: Option<&mut dyn Hook>,
 ) -> Result<Summary, MapError> {
     let config = Config::from_pairs(&invocation.config)?;
-    let root = parse_root(event)?;
+    let (root, repaired) = parse_root(event)?;
     if let Some(awslogs) = root.get("awslogs") {
         let data = awslogs
             .as_object()
@@ -224,7 +225,15 @@ fn map_with(
                 hook,
                 dropped: 0,
             };
-            emitter.emit(&rds_event::map_rds_event(&root, invocation.received_ms))?;
+            let mut record = rds_event::map_rds_event(&root, invocation.received_ms);
+            if repaired {
+                record.set_tag("parse_status", "repaired");
+                record.set_field(
+                    "parse_error",
+                    FieldValue::Text(escapes::REPAIRED_ESCAPE.to_owned()),
+                );
+            }
+            emitter.emit(&record)?;
             emitter.finish("rds-event", 0)
         }
         Some(other) => Err(MapError::unsupported(format!(
@@ -265,14 +274,27 @@ fn decoded_only(
     }
 }
 
-fn parse_root(event: &[u8]) -> Result<Map<String, Value>, MapError> {
+/// The event's top-level object, and whether a lone surrogate escape in it had to become
+/// U+FFFD for it to parse (see [`escapes`]).
+fn parse_root(event: &[u8]) -> Result<(Map<String, Value>, bool), MapError> {
     if event.iter().all(u8::is_ascii_whitespace) {
         return Err(MapError::decode("the event is empty"));
     }
-    let value: Value = serde_json::from_slice(event)
-        .map_err(|e| MapError::decode(format!("the event is not valid JSON: {e}")))?;
+    let (value, repaired) = match serde_json::from_slice::<Value>(event) {
+        Ok(value) => (value, false),
+        Err(e) => match escapes::repair_surrogate_escapes(event)
+            .and_then(|fixed| serde_json::from_slice::<Value>(&fixed).ok())
+        {
+            Some(value) => (value, true),
+            None => {
+                return Err(MapError::decode(format!(
+                    "the event is not valid JSON: {e}"
+                )));
+            }
+        },
+    };
     match value {
-        Value::Object(map) => Ok(map),
+        Value::Object(map) => Ok((map, repaired)),
         other => Err(MapError::unsupported(format!(
             "the event is a JSON {}, expected an object",
             json_type(&other)

@@ -153,7 +153,7 @@ impl EntryRecord<'_> {
     /// What the `parse_error` field says: why the entry is unparsed, or what was repaired.
     fn problem(&self) -> Option<&'static str> {
         self.parse_error
-            .or(self.repaired.then_some(crate::awslogs::REPAIRED_ESCAPE))
+            .or(self.repaired.then_some(crate::escapes::REPAIRED_ESCAPE))
     }
 }
 

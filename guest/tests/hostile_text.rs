@@ -116,7 +116,20 @@ fn a_lone_surrogate_keeps_the_message_and_says_it_was_repaired() {
     assert_eq!(
         field,
         Some(rds_mapper::FieldValue::Text(
-            rds_mapper::awslogs::REPAIRED_ESCAPE.to_owned()
+            rds_mapper::escapes::REPAIRED_ESCAPE.to_owned()
         ))
     );
+}
+
+/// The same in an RDS event: the event maps, its text keeps U+FFFD, and the record says so.
+#[test]
+fn a_lone_surrogate_in_an_rds_event_keeps_the_event() {
+    let event = br#"{"source":"aws.rds","detail-type":"RDS DB Instance Event","id":"e1","time":"2024-01-19T13:20:43Z","detail":{"Message":"Finished \ud800 backup","SourceIdentifier":"db1","SourceType":"DB_INSTANCE"}}"#;
+    let invocation = rds_mapper::Invocation::default();
+    let mut out = rds_mapper::Collect::default();
+    let summary = rds_mapper::map_event(event, &invocation, &mut out).unwrap();
+    assert_eq!(summary.records, 1);
+    let record = &out.records[0];
+    assert_eq!(record.content, "Finished \u{fffd} backup");
+    assert_eq!(record.tag("parse_status"), Some("repaired"));
 }

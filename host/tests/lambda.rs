@@ -370,6 +370,7 @@ fn a_mapper_that_fails_its_pinned_sha256_never_runs_and_nothing_maps_in_its_plac
     let api = RuntimeApi::start();
     let mut env = moto.env();
     env.push(("MAPPER_URI", "s3://pinned/mapper.wasm".into()));
+    env.push(("MAPPER_REFRESH_SECONDS", "1".into()));
     // Pins the embedded mapper's hash, not B's.
     env.push((
         "MAPPER_SHA256",
@@ -393,8 +394,73 @@ fn a_mapper_that_fails_its_pinned_sha256_never_runs_and_nothing_maps_in_its_plac
         "{refused}"
     );
     assert!(refused.contains("but MAPPER_SHA256 pins"), "{refused}");
+    // At refresh, the pinned object replaces it and serves.
+    s3.put(
+        "pinned",
+        "mapper.wasm",
+        rds_forwarder::embedded::DEFAULT_MAPPER,
+        false,
+    )
+    .expect("upload the pinned object");
+    wait_for_refresh();
+    api.invoke(
+        "repinned",
+        &fixture("rds-db-proxy-event.json"),
+        ANSWER_WITHIN,
+    );
+    assert_eq!(
+        response(&api, "repinned")["mapper"],
+        format!("rds-mapper@{}", env!("CARGO_PKG_VERSION"))
+    );
+    collector.wait_for(1);
     let (received, _) = collector.finish();
-    assert!(received.is_empty(), "nothing is mapped by another mapper");
+    assert_eq!(
+        json_lines(&received).len(),
+        1,
+        "only the pinned mapper's record: nothing was mapped by another mapper before it"
+    );
+}
+
+/// A hot swap to a mapper that rejects the mapping config in force is refused by its dry run.
+#[test]
+fn a_hot_swap_to_a_mapper_that_rejects_the_live_rules_is_refused() {
+    let moto = common::moto::Moto::start();
+    let s3 = moto.client();
+    s3.put(
+        "rules",
+        "mapper.wasm",
+        rds_forwarder::embedded::DEFAULT_MAPPER,
+        true,
+    )
+    .expect("upload A");
+    let collector = CollectorProcess::start(&test_license());
+    let api = RuntimeApi::start();
+    let mut env = moto.env();
+    env.push(("MAPPER_URI", "s3://rules/mapper.wasm".into()));
+    env.push(("MAPPER_REFRESH_SECONDS", "1".into()));
+    env.push(("MAPPER_CONFIG", r#"{"tags": {"team": "dba"}}"#.into()));
+    let lambda = Bootstrap::start(&api, &collector, &env);
+    let event = fixture("rds-db-proxy-event.json");
+    let default = format!("rds-mapper@{}", env!("CARGO_PKG_VERSION"));
+    api.invoke("a", &event, ANSWER_WITHIN);
+    assert_eq!(response(&api, "a")["mapper"], default);
+    s3.put(
+        "rules",
+        "mapper.wasm",
+        &std::fs::read(test_component("test_mapper")).unwrap(),
+        false,
+    )
+    .expect("upload B");
+    wait_for_refresh();
+    api.invoke("b", &event, ANSWER_WITHIN);
+    assert_eq!(response(&api, "b")["mapper"], default);
+    let refused = line_of(&lambda.logs(), "Mapper update refused");
+    assert!(
+        refused.contains("test-mapper takes no mapping config (rules)"),
+        "{refused}"
+    );
+    collector.wait_for(2);
+    let _ = collector.finish();
 }
 
 /// A missing mapper fails closed, and loads once it is uploaded; an unpinned .cwasm is refused

@@ -5,6 +5,7 @@
 //! `env`, `socket`, `clock`) and report what happened in a record. Hostile to the host:
 //! `swallow` sends twice, ignores refusals and claims success; `sleep` blocks on the WASI clock;
 //! `alias-text` and `alias-tags` send records that all share one large string or tag list.
+//! A `rules` setting (a mapping config) is refused: this mapper supports none.
 #![cfg(target_family = "wasm")]
 
 wit_bindgen::generate!({ world: "rds-mapper", path: "wit" });
@@ -36,6 +37,13 @@ impl Guest for Component {
     }
 
     fn map_event(event: Vec<u8>, context: Invocation) -> Result<Summary, MapError> {
+        // It supports no mapping config, and says so rather than ignore one.
+        if context.config.iter().any(|(k, _)| k == "rules") {
+            return Err(MapError {
+                kind: whatap::rds_mapper::types::ErrorKind::Config,
+                message: "test-mapper takes no mapping config (rules)".into(),
+            });
+        }
         let mode = context
             .config
             .iter()
