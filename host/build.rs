@@ -37,6 +37,7 @@ fn main() {
     ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
+    ensure_guest_target();
     // A target dir of its own: the outer build holds the lock on the main one.
     let target_dir = env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -64,10 +65,7 @@ fn main() {
         .status();
     match status {
         Ok(s) if s.success() => {}
-        Ok(s) => panic!(
-            "building the default mapper component failed ({s}); if the {GUEST_TARGET} target is \
-             missing, run `rustup target add {GUEST_TARGET}`"
-        ),
+        Ok(s) => panic!("building the default mapper component failed ({s}); see the errors above"),
         Err(e) => panic!("could not run {cargo} to build the default mapper component: {e}"),
     }
     let wasm = target_dir
@@ -80,4 +78,42 @@ fn main() {
         wasm.display()
     );
     println!("cargo:rustc-env=RDS_DEFAULT_MAPPER_WASM={}", wasm.display());
+}
+
+/// Makes sure the toolchain building us has the guest's target, adding it through rustup when
+/// it is missing: a machine with the right Rust but without `wasm32-wasip2` (a plain `rustup
+/// toolchain install`, or a toolchain that ignored `rust-toolchain.toml`'s `targets`) then builds
+/// on the first try. Without rustup, the message says what to install.
+fn ensure_guest_target() {
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let sysroot = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    let has_target = |root: &Path| root.join("lib/rustlib").join(GUEST_TARGET).is_dir();
+    if sysroot.as_deref().is_some_and(has_target) {
+        return;
+    }
+    // The toolchain cargo runs under, as rustup's proxies tell the build script.
+    let toolchain = env::var("RUSTUP_TOOLCHAIN").ok();
+    println!("cargo:warning=the {GUEST_TARGET} target is missing; adding it with rustup (once)");
+    let mut add = Command::new("rustup");
+    add.args(["target", "add", GUEST_TARGET]);
+    if let Some(t) = &toolchain {
+        add.args(["--toolchain", t]);
+    }
+    match add.status() {
+        Ok(s) if s.success() => {}
+        Ok(s) => panic!(
+            "the {GUEST_TARGET} target is missing and `rustup target add {GUEST_TARGET}` failed \
+             ({s}); run it by hand (it needs the network once), then build again"
+        ),
+        Err(e) => panic!(
+            "the {GUEST_TARGET} target is missing and rustup could not be run ({e}); install \
+             the target for this toolchain (with rustup: `rustup target add {GUEST_TARGET}`), \
+             then build again"
+        ),
+    }
 }
