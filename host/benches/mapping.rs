@@ -10,8 +10,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use rds_forwarder::runtime::bindings::Invocation;
-use rds_forwarder::runtime::{Runtime, SandboxLimits};
+use rds_forwarder::sandbox::bindings::Invocation;
+use rds_forwarder::sandbox::{Sandbox, SandboxLimits};
 use rds_forwarder::sink::Count;
 
 /// One full CloudWatch batch per sample of `fixtures/logs`, the payloads `rds-forwarder bench`
@@ -48,8 +48,8 @@ fn bench(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("runtime");
-    let runtime = Runtime::new(SandboxLimits::default());
-    let mapper = rt.block_on(runtime.load_embedded()).expect("mapper");
+    let sandbox = Sandbox::new(SandboxLimits::default());
+    let mapper = rt.block_on(sandbox.load_embedded()).expect("mapper");
     let inv = invocation();
     let native_inv = rds_mapper::Invocation {
         received_ms: inv.received_ms,
@@ -93,7 +93,7 @@ fn bench(c: &mut Criterion) {
         });
         group.bench_with_input(BenchmarkId::new("map_wasm", &name), &event, |b, event| {
             b.iter(|| {
-                let ran = rt.block_on(runtime.run(
+                let ran = rt.block_on(sandbox.run(
                     &mapper,
                     event,
                     &inv,

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rds_forwarder::collector::{Collector, CountReport, Faults};
-use rds_forwarder::runtime::bindings::{FieldValue, LogRecord};
+use rds_forwarder::sandbox::bindings::{FieldValue, LogRecord};
 use rds_forwarder::whatap::config::WhatapConfig;
 use rds_forwarder::whatap::encode::zip_packs;
 use rds_forwarder::whatap::gzip::Gzip;

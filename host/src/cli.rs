@@ -14,8 +14,8 @@ use serde_json::json;
 
 use crate::collector::{Collector, Faults, PrintReport};
 use crate::embedded;
-use crate::runtime::bindings::Invocation;
-use crate::runtime::{Mapper, Origin, Runtime, SandboxLimits};
+use crate::sandbox::bindings::Invocation;
+use crate::sandbox::{Mapper, Origin, Sandbox, SandboxLimits};
 use crate::sink::{RecordSink, stdout::Stdout};
 use crate::whatap::config::WhatapConfig;
 use crate::whatap::license::License;
@@ -203,11 +203,11 @@ pub fn main() -> ExitCode {
         Cli::parse()
     };
     if matches!(cli.command, Command::Lambda) {
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        let tokio_rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("building the tokio runtime");
-        return match runtime.block_on(crate::lambda::serve()) {
+        return match tokio_rt.block_on(crate::lambda::serve()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -216,11 +216,11 @@ pub fn main() -> ExitCode {
         };
     }
     init_cli_tracing();
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    let tokio_rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("building the tokio runtime");
-    match runtime.block_on(run(cli)) {
+    match tokio_rt.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -241,12 +241,12 @@ fn init_cli_tracing() {
 async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Describe(args) => {
-            let runtime = Runtime::new(SandboxLimits::default());
+            let sandbox = Sandbox::new(SandboxLimits::default());
             // Without --mapper, the default as Lambda loads it: the package's precompiled
             // artifact when one lies beside the executable (origin `packaged`).
             let mapper = match &args.mapper {
-                None => crate::mapper_store::load_embedded(&runtime).await?,
-                Some(_) => load_mapper(&runtime, &args).await?,
+                None => crate::mapper_store::load_embedded(&sandbox).await?,
+                Some(_) => load_mapper(&sandbox, &args).await?,
             };
             let line = json!({
                 "name": mapper.info.name,
@@ -299,22 +299,22 @@ async fn bench(args: BenchArgs) -> Result<ExitCode> {
 }
 
 /// Loads `--mapper PATH`, or the embedded default.
-async fn load_mapper(runtime: &Runtime, args: &MapperArgs) -> Result<Arc<Mapper>> {
-    load_mapper_from(runtime, args.mapper.as_deref()).await
+async fn load_mapper(sandbox: &Sandbox, args: &MapperArgs) -> Result<Arc<Mapper>> {
+    load_mapper_from(sandbox, args.mapper.as_deref()).await
 }
 
 /// Loads the mapper at `path`, or the embedded default; errors name the file.
 pub(crate) async fn load_mapper_from(
-    runtime: &Runtime,
+    sandbox: &Sandbox,
     path: Option<&Path>,
 ) -> Result<Arc<Mapper>> {
     match path {
-        None => Ok(runtime.load_embedded().await?),
+        None => Ok(sandbox.load_embedded().await?),
         Some(path) => {
             let bytes = std::fs::read(path)
                 .with_context(|| format!("{}: cannot read the mapper", path.display()))?;
             let origin = path.display().to_string();
-            runtime
+            sandbox
                 .load(&bytes, Origin::Local(origin.clone()))
                 .await
                 .with_context(|| format!("{origin}: cannot use it as a mapper"))
@@ -323,8 +323,8 @@ pub(crate) async fn load_mapper_from(
 }
 
 async fn invoke(args: InvokeArgs) -> Result<ExitCode> {
-    let runtime = Runtime::new(SandboxLimits::default());
-    let mapper = load_mapper(&runtime, &args.mapper).await?;
+    let sandbox = Sandbox::new(SandboxLimits::default());
+    let mapper = load_mapper(&sandbox, &args.mapper).await?;
     let mut sink: Box<dyn RecordSink> = match args.sink {
         SinkKind::Stdout => Box::new(Stdout),
         SinkKind::Whatap => {
@@ -357,7 +357,7 @@ async fn invoke(args: InvokeArgs) -> Result<ExitCode> {
                 continue;
             }
         };
-        let ran = runtime
+        let ran = sandbox
             .run(&mapper, &event, &invocation, sink, budget)
             .await;
         sink = ran.sink;
@@ -399,7 +399,7 @@ async fn invoke(args: InvokeArgs) -> Result<ExitCode> {
 }
 
 async fn compile(args: CompileArgs) -> Result<ExitCode> {
-    let runtime = Runtime::new(SandboxLimits::default());
+    let sandbox = Sandbox::new(SandboxLimits::default());
     let (bytes, default_name) = match &args.mapper.mapper {
         None => (
             embedded::DEFAULT_MAPPER.to_vec(),
@@ -412,8 +412,8 @@ async fn compile(args: CompileArgs) -> Result<ExitCode> {
         ),
     };
     // Refuse what would not load, before writing anything.
-    let mapper = load_mapper(&runtime, &args.mapper).await?;
-    let compiled = crate::runtime::precompile(&bytes, args.target.as_deref(), mapper.epoch_checks)
+    let mapper = load_mapper(&sandbox, &args.mapper).await?;
+    let compiled = crate::sandbox::precompile(&bytes, args.target.as_deref(), mapper.epoch_checks)
         .map_err(|e| anyhow::anyhow!("precompiling failed: {e:#}"))?;
     let out = match (args.output, args.output_dir) {
         (Some(file), _) => file,
@@ -485,8 +485,8 @@ fn first_difference(
 }
 
 async fn test_mapper(args: TestMapperArgs) -> Result<ExitCode> {
-    let runtime = Runtime::new(SandboxLimits::default());
-    let mapper = load_mapper(&runtime, &args.mapper).await?;
+    let sandbox = Sandbox::new(SandboxLimits::default());
+    let mapper = load_mapper(&sandbox, &args.mapper).await?;
     let (mut passed, mut failed) = (0usize, 0usize);
     for (event_path, expected_path) in fixture_pairs(&args.fixtures)? {
         let event = std::fs::read(&event_path)
@@ -498,7 +498,7 @@ async fn test_mapper(args: TestMapperArgs) -> Result<ExitCode> {
             received_ms: args.now_ms,
             config: args.config.clone(),
         };
-        let ran = runtime
+        let ran = sandbox
             .run(
                 &mapper,
                 &event,

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::runtime::bindings::LogRecord;
+use crate::sandbox::bindings::LogRecord;
 use crate::whatap::codec::DecodeError;
 use crate::whatap::connection::now_ms;
 use crate::whatap::encode::log_record;

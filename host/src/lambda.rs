@@ -13,9 +13,9 @@ use thiserror::Error;
 use tracing::Instrument;
 
 use crate::mapper_store::{MapperSettings, MapperStore, MapperUri, RulesStore};
-use crate::runtime::bindings::{ErrorKind, Invocation};
-use crate::runtime::{RunError, Runtime, SandboxLimits};
 use crate::s3::S3Client;
+use crate::sandbox::bindings::{ErrorKind, Invocation};
+use crate::sandbox::{RunError, Sandbox, SandboxLimits};
 use crate::sink::RecordSink;
 use crate::whatap::config::WhatapConfig;
 use crate::whatap::connection::now_ms;
@@ -25,7 +25,7 @@ use crate::whatap::sink::WhatapSink;
 /// Lambda's timeout, so the event fails as `DeliveryFailed` (and is retried) instead of timing
 /// out.
 const RESPONSE_MARGIN: Duration = Duration::from_millis(250);
-/// What the host itself needs of the function's memory: the runtime, the engine and compiled
+/// What the host itself needs of the function's memory: the sandbox, the engine and compiled
 /// code, the WhaTap sink's unconfirmed packs, and headroom (a stress event peaks at 48 MiB of
 /// resident memory all told).
 pub const HOST_MEMORY_MB: usize = 64;
@@ -56,7 +56,7 @@ pub enum StartError {
     )]
     UnsafeDelivery(&'static str),
     #[error("the embedded mapper does not load: {0}")]
-    Embedded(#[from] crate::runtime::LoadError),
+    Embedded(#[from] crate::sandbox::LoadError),
     #[error("MAPPER_SETTINGS: {0:?} is not KEY=VALUE")]
     Settings(String),
     #[error("WHATAP_LICENSE_SECRET_ARN: {0}")]
@@ -81,7 +81,7 @@ impl From<InvocationError> for Diagnostic {
 }
 
 pub struct Forwarder {
-    runtime: Runtime,
+    sandbox: Sandbox,
     store: MapperStore,
     sink: tokio::sync::Mutex<Option<Box<dyn RecordSink>>>,
     /// To build the sink anew if an invocation lost it (a panic while it was lent out).
@@ -132,7 +132,7 @@ impl Forwarder {
             }
             _ => None,
         };
-        let runtime = Runtime::new(SandboxLimits {
+        let sandbox = Sandbox::new(SandboxLimits {
             memory_bytes: memory_mb << 20,
         });
         let settings = MapperSettings::from_lookup(var)?;
@@ -165,9 +165,9 @@ impl Forwarder {
         // A new mapper is dry-run with the settings and rules it will serve with (rules from a
         // file or S3 are read once a mapper serves: their own check needs one).
         let live = live_config(&mapper_settings, rules.current());
-        let store = MapperStore::new(&runtime, settings, s3, &live).await?;
+        let store = MapperStore::new(&sandbox, settings, s3, &live).await?;
         Ok(Forwarder {
-            runtime,
+            sandbox,
             store,
             sink: tokio::sync::Mutex::new(Some(Box::new(WhatapSink::new(whatap.clone())))),
             whatap,
@@ -183,7 +183,7 @@ impl Forwarder {
         event: LambdaEvent<Box<RawValue>>,
     ) -> Result<Value, InvocationError> {
         let live = live_config(&self.settings, self.rules.current());
-        self.store.refresh_if_due(&self.runtime, &live).await;
+        self.store.refresh_if_due(&self.sandbox, &live).await;
         let mapper = match self.store.current() {
             Ok(mapper) => mapper,
             Err(unavailable) => {
@@ -195,7 +195,7 @@ impl Forwarder {
             }
         };
         self.rules
-            .refresh_if_due(&self.runtime, &mapper, &self.settings)
+            .refresh_if_due(&self.sandbox, &mapper, &self.settings)
             .await;
         let label = mapper.label();
         // Every line logged while this invocation runs (the sink's too) names it and its mapper.
@@ -208,7 +208,7 @@ impl Forwarder {
     async fn handle_with(
         &self,
         event: LambdaEvent<Box<RawValue>>,
-        mapper: Arc<crate::runtime::Mapper>,
+        mapper: Arc<crate::sandbox::Mapper>,
         label: String,
     ) -> Result<Value, InvocationError> {
         let received = now_ms();
@@ -235,7 +235,7 @@ impl Forwarder {
         }
         let mut slot = self.sink.lock().await;
         // Lost only when an earlier invocation panicked while the sink was lent out (Lambda's
-        // runtime reports that one as failed): a fresh sink, with a fresh connection, serves.
+        // sandbox reports that one as failed): a fresh sink, with a fresh connection, serves.
         let mut sink = slot.take().unwrap_or_else(|| {
             tracing::warn!(
                 "The WhaTap sink was lost by an earlier invocation; starting a new one."
@@ -244,7 +244,7 @@ impl Forwarder {
         });
         sink.set_deadline(Some(Instant::now() + budget));
         let ran = self
-            .runtime
+            .sandbox
             .run(
                 &mapper,
                 event.payload.get().as_bytes(),
@@ -382,7 +382,7 @@ fn check_delivery_is_safe(
     }
 }
 
-/// Tells Lambda why the function could not start (`/runtime/init/error`), so the failure shows
+/// Tells Lambda why the function could not start (`/sandbox/init/error`), so the failure shows
 /// as an init error with its reason instead of an unexplained exit. Best effort.
 async fn report_init_error(error: &StartError) {
     let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") else {
@@ -390,7 +390,7 @@ async fn report_init_error(error: &StartError) {
     };
     let body = json!({"errorType": "Runtime.InitError", "errorMessage": error.to_string()});
     let posted = tokio::task::spawn_blocking(move || {
-        ureq::post(format!("http://{api}/2018-06-01/runtime/init/error"))
+        ureq::post(format!("http://{api}/2018-06-01/sandbox/init/error"))
             .header("Lambda-Runtime-Function-Error-Type", "Runtime.InitError")
             .send(body.to_string())
             .map(|_| ())
@@ -419,7 +419,7 @@ fn init_tracing() {
         .try_init();
 }
 
-/// Serves the Runtime API until the runtime shuts the process down.
+/// Serves the Runtime API until the sandbox shuts the process down.
 pub async fn serve() -> Result<(), lambda_runtime::Error> {
     init_tracing();
     let forwarder = match Forwarder::from_env().await {

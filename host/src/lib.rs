@@ -3,7 +3,7 @@
 //! it in a sandbox and owns every socket.
 //!
 //! # Layout
-//! - [`runtime`]: the wasmtime engine, loading and checking components, one sandboxed store per
+//! - [`sandbox`]: the wasmtime engine, loading and checking components, one sandboxed store per
 //!   invocation.
 //! - [`sink`]: where mapped records go (stdout, memory; the host side of `sink.send`).
 //! - [`record_json`]: the JSON line shape of a record.
@@ -22,8 +22,8 @@ pub mod embedded;
 pub mod lambda;
 pub mod mapper_store;
 pub mod record_json;
-pub mod runtime;
 pub mod s3;
+pub mod sandbox;
 pub mod secrets;
 pub mod sink;
 pub mod whatap;

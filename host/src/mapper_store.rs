@@ -33,8 +33,8 @@ macro_rules! canary {
         )
     };
 }
-use crate::runtime::{Compiling, LoadError, Mapper, Origin, Runtime};
 use crate::s3::{Fetched, S3Client, S3Error, parse_uri};
+use crate::sandbox::{Compiling, LoadError, Mapper, Origin, Sandbox};
 
 /// Where the mapper comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,7 +89,7 @@ pub enum SourceError {
     #[error("the dry run over the canned event {event} failed: {error}")]
     DryRun {
         event: &'static str,
-        error: crate::runtime::RunError,
+        error: crate::sandbox::RunError,
     },
 }
 
@@ -274,19 +274,19 @@ const DRY_RUN_BUDGET: Duration = Duration::from_secs(5);
 /// Maps every canned event with `mapper` and `config` into memory, sending nothing; the first
 /// failure (an error, a trap, a timeout) is the refusal.
 pub async fn dry_run(
-    runtime: &Runtime,
+    sandbox: &Sandbox,
     mapper: &Mapper,
     config: &[(String, String)],
 ) -> Result<(), SourceError> {
     for (event, bytes) in CANARY_EVENTS {
-        let invocation = crate::runtime::bindings::Invocation {
+        let invocation = crate::sandbox::bindings::Invocation {
             request_id: format!("dry-run-{event}"),
             function_name: String::new(),
             deadline_ms: i64::MAX,
             received_ms: 0,
             config: config.to_vec(),
         };
-        let ran = runtime
+        let ran = sandbox
             .run(
                 mapper,
                 bytes,
@@ -346,7 +346,7 @@ impl RulesStore {
     /// effect.
     pub async fn refresh_if_due(
         &self,
-        runtime: &Runtime,
+        sandbox: &Sandbox,
         mapper: &Mapper,
         settings: &[(String, String)],
     ) {
@@ -372,7 +372,7 @@ impl RulesStore {
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let mut config = settings.to_vec();
         config.push(("rules".into(), text.clone()));
-        match dry_run(runtime, mapper, &config).await {
+        match dry_run(sandbox, mapper, &config).await {
             Ok(()) => {
                 tracing::info!(origin = %origin, "Mapping config in force.");
                 *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(text);
@@ -408,18 +408,18 @@ fn embedded_cwasm_path() -> Option<PathBuf> {
 /// The default mapper: from its precompiled artifact when the package ships one beside the
 /// binary (no JIT on a cold start; [`Origin::Packaged`]), else the embedded component compiled
 /// now.
-pub async fn load_embedded(runtime: &Runtime) -> Result<Arc<Mapper>, LoadError> {
+pub async fn load_embedded(sandbox: &Sandbox) -> Result<Arc<Mapper>, LoadError> {
     if let Some(path) = embedded_cwasm_path()
         && let Ok(bytes) = std::fs::read(&path)
     {
-        match runtime.load(&bytes, Origin::Packaged).await {
+        match sandbox.load(&bytes, Origin::Packaged).await {
             Ok(mapper) => return Ok(mapper),
             Err(e) => {
                 tracing::warn!(file = %embedded_cwasm_name(), error = %e, "Precompiled default mapper refused; compiling the embedded one.")
             }
         }
     }
-    runtime.load_embedded().await
+    sandbox.load_embedded().await
 }
 
 struct Revalidation {
@@ -518,13 +518,13 @@ impl MapperStore {
     /// serves (or, with `MAPPER_FALLBACK=embedded`, the embedded default) and the source is
     /// tried again at each refresh.
     pub async fn new(
-        runtime: &Runtime,
+        sandbox: &Sandbox,
         settings: MapperSettings,
         s3: Option<S3Client>,
         config: &[(String, String)],
     ) -> Result<MapperStore, LoadError> {
         if settings.uri == MapperUri::Embedded {
-            let mapper = load_embedded(runtime).await?;
+            let mapper = load_embedded(sandbox).await?;
             return Ok(MapperStore {
                 settings,
                 s3: None,
@@ -551,7 +551,7 @@ impl MapperStore {
         };
         // The configured source first: the embedded default is compiled only when it fails
         // and the fallback is allowed, so a cold start pays for one compilation, not two.
-        store.refresh_if_due(runtime, config).await;
+        store.refresh_if_due(sandbox, config).await;
         let unavailable = match &*store.lock_current() {
             Serving::Mapper(_) => None,
             Serving::Nothing(why) => Some(why.clone()),
@@ -559,7 +559,7 @@ impl MapperStore {
         if let Some(why) = unavailable {
             if store.settings.fallback_embedded {
                 tracing::error!(origin = %uri, error = %why.reason, "Mapper unavailable; mapping with the embedded default meanwhile (MAPPER_FALLBACK=embedded).");
-                store.swap(load_embedded(runtime).await?);
+                store.swap(load_embedded(sandbox).await?);
             } else {
                 tracing::error!(origin = %uri, error = %why.reason, "Mapper unavailable; invocations fail with MapperUnavailable until it loads.");
             }
@@ -603,7 +603,7 @@ impl MapperStore {
     /// Revalidates the source if the refresh interval has passed; swaps in a new mapper when
     /// one loads and passes its dry run with `config`, keeps the current one (and logs why)
     /// when it does not. A compilation that outlasts the wait is picked up by a later call.
-    pub async fn refresh_if_due(&self, runtime: &Runtime, config: &[(String, String)]) {
+    pub async fn refresh_if_due(&self, sandbox: &Sandbox, config: &[(String, String)]) {
         if self.settings.uri == MapperUri::Embedded {
             return;
         }
@@ -611,7 +611,7 @@ impl MapperStore {
         let uri = self.settings.uri.display();
         if let Some((version, mut compiling)) = state.compiling.take() {
             if compiling.wait(Duration::ZERO).await {
-                self.conclude(runtime, &mut state, &uri, version, compiling, config)
+                self.conclude(sandbox, &mut state, &uri, version, compiling, config)
                     .await;
             } else {
                 state.compiling = Some((version, compiling));
@@ -631,12 +631,12 @@ impl MapperStore {
             Ok(None) => {}
             Ok(Some((bytes, version))) => {
                 state.version = Some(version.clone());
-                let mut compiling = match self.verify_and_compile(runtime, bytes, &uri) {
+                let mut compiling = match self.verify_and_compile(sandbox, bytes, &uri) {
                     Ok(compiling) => compiling,
                     Err(e) => return self.refuse(&mut state, &uri, &version, e),
                 };
                 if compiling.wait(self.settings.compile_wait).await {
-                    self.conclude(runtime, &mut state, &uri, version, compiling, config)
+                    self.conclude(sandbox, &mut state, &uri, version, compiling, config)
                         .await;
                 } else {
                     tracing::warn!(origin = %uri, version = %version, wait_s = self.settings.compile_wait.as_secs(), keeping = %self.current_label(), "Mapper still compiling; the mapper in use serves meanwhile.");
@@ -655,15 +655,15 @@ impl MapperStore {
     /// refused.
     async fn conclude(
         &self,
-        runtime: &Runtime,
+        sandbox: &Sandbox,
         state: &mut Revalidation,
         uri: &str,
         version: String,
         compiling: Compiling,
         config: &[(String, String)],
     ) {
-        let loaded = match runtime.finish_load(compiling).await {
-            Ok(mapper) => dry_run(runtime, &mapper, config).await.map(|()| mapper),
+        let loaded = match sandbox.finish_load(compiling).await {
+            Ok(mapper) => dry_run(sandbox, &mapper, config).await.map(|()| mapper),
             Err(e) => Err(e.into()),
         };
         match loaded {
@@ -699,7 +699,7 @@ impl MapperStore {
     /// Checks the object against `MAPPER_SHA256` and starts its compilation.
     fn verify_and_compile(
         &self,
-        runtime: &Runtime,
+        sandbox: &Sandbox,
         bytes: Vec<u8>,
         uri: &str,
     ) -> Result<Compiling, SourceError> {
@@ -721,6 +721,6 @@ impl MapperStore {
             uri: uri.to_owned(),
             pinned,
         };
-        Ok(runtime.start_compile(bytes, origin)?)
+        Ok(sandbox.start_compile(bytes, origin)?)
     }
 }

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::runtime::bindings::{FieldValue, LogRecord};
+use crate::sandbox::bindings::{FieldValue, LogRecord};
 
 pub fn to_json(r: &LogRecord) -> Value {
     let tags: Map<String, Value> = r

@@ -8,17 +8,17 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use rds_forwarder::runtime::bindings::{FieldValue, LogRecord};
-use rds_forwarder::runtime::{Origin, RunError, Runtime, SandboxLimits};
+use rds_forwarder::sandbox::bindings::{FieldValue, LogRecord};
+use rds_forwarder::sandbox::{Origin, RunError, Sandbox, SandboxLimits};
 use rds_forwarder::sink::{Memory, into_memory};
 
-async fn run(runtime: &Runtime, mode: &str) -> Result<Vec<LogRecord>, RunError> {
+async fn run(sandbox: &Sandbox, mode: &str) -> Result<Vec<LogRecord>, RunError> {
     let bytes = std::fs::read(test_component("boundary_mapper")).expect("test component");
-    let mapper = runtime
+    let mapper = sandbox
         .load(&bytes, Origin::Local("boundary_mapper.wasm".into()))
         .await
         .expect("loads");
-    let ran = runtime
+    let ran = sandbox
         .run(
             &mapper,
             b"{}",
@@ -39,7 +39,7 @@ fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "current_thread")]
 async fn send_tagged_and_send_packed_deliver_the_same_records() {
-    let runtime = Runtime::new(SandboxLimits::default());
+    let sandbox = Sandbox::new(SandboxLimits::default());
     let expected = vec![
         LogRecord {
             category: "#RDS_LOG".into(),
@@ -64,13 +64,13 @@ async fn send_tagged_and_send_packed_deliver_the_same_records() {
             line: 0,
         },
     ];
-    assert_eq!(run(&runtime, "tagged").await.unwrap(), expected);
-    assert_eq!(run(&runtime, "packed").await.unwrap(), expected);
+    assert_eq!(run(&sandbox, "tagged").await.unwrap(), expected);
+    assert_eq!(run(&sandbox, "packed").await.unwrap(), expected);
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_packed_batch_against_the_layout_fails_naming_what_is_wrong() {
-    let runtime = Runtime::new(SandboxLimits::default());
+    let sandbox = Sandbox::new(SandboxLimits::default());
     for (mode, why) in [
         (
             "bad-kind",
@@ -83,10 +83,10 @@ async fn a_packed_batch_against_the_layout_fails_naming_what_is_wrong() {
              string 14 (a tag's value) ends at 1000, past the text's 84 bytes",
         ),
     ] {
-        let e = run(&runtime, mode).await.unwrap_err();
+        let e = run(&sandbox, mode).await.unwrap_err();
         assert!(matches!(e, RunError::Trap(_)), "{mode}: {e}");
         assert!(e.to_string().contains(why), "{mode}: {e}");
     }
     // The sandbox is not left broken: the next invocation delivers.
-    assert_eq!(run(&runtime, "packed").await.unwrap().len(), 2);
+    assert_eq!(run(&sandbox, "packed").await.unwrap().len(), 2);
 }

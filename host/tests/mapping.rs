@@ -7,11 +7,11 @@ use common::*;
 
 #[tokio::test(flavor = "current_thread")]
 async fn wasm_and_native_give_identical_records_equal_to_expected() {
-    let runtime = runtime();
+    let sandbox = sandbox();
     for event_path in fixture_files("events") {
         let name = event_path.display().to_string();
         let event = std::fs::read(&event_path).expect("fixture");
-        let (wasm_summary, wasm) = run_wasm(&runtime, &event)
+        let (wasm_summary, wasm) = run_wasm(&sandbox, &event)
             .await
             .unwrap_or_else(|e| panic!("{name}: wasm: {e}"));
         let (native_summary, native) =
@@ -31,9 +31,9 @@ async fn wasm_and_native_give_identical_records_equal_to_expected() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn control_message_yields_no_records_and_is_counted() {
-    let runtime = runtime();
+    let sandbox = sandbox();
     let event = std::fs::read(fixtures().join("events/awslogs-control-message.json")).unwrap();
-    let (summary, records) = run_wasm(&runtime, &event).await.unwrap();
+    let (summary, records) = run_wasm(&sandbox, &event).await.unwrap();
     assert!(records.is_empty());
     assert_eq!(summary.event_kind, "awslogs-control");
     assert_eq!(summary.batches, 0);
@@ -46,9 +46,9 @@ async fn control_message_yields_no_records_and_is_counted() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn awslogs_tags_come_from_group_and_stream() {
-    let runtime = runtime();
+    let sandbox = sandbox();
     let event = std::fs::read(fixtures().join("events/awslogs-aurora-mysql-audit.json")).unwrap();
-    let (_, records) = run_wasm(&runtime, &event).await.unwrap();
+    let (_, records) = run_wasm(&sandbox, &event).await.unwrap();
     let r = &records[1];
     assert_eq!(r["category"], "#RDS_LOG");
     assert_eq!(r["time"], 1645164733006i64);
@@ -76,10 +76,10 @@ async fn awslogs_tags_come_from_group_and_stream() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn rds_event_tags_and_severity() {
-    let runtime = runtime();
+    let sandbox = sandbox();
     let event =
         std::fs::read(fixtures().join("events/rds-db-instance-event.failover.json")).unwrap();
-    let (summary, records) = run_wasm(&runtime, &event).await.unwrap();
+    let (summary, records) = run_wasm(&sandbox, &event).await.unwrap();
     assert_eq!(summary.event_kind, "rds-event");
     let r = &records[0];
     assert_eq!(r["category"], "#RDS_EVENT");
@@ -102,7 +102,7 @@ async fn rds_event_tags_and_severity() {
     let event =
         std::fs::read(fixtures().join("events/rds-db-instance-event.backup-no-eventid.json"))
             .unwrap();
-    let (_, records) = run_wasm(&runtime, &event).await.unwrap();
+    let (_, records) = run_wasm(&sandbox, &event).await.unwrap();
     assert!(
         records[0]["tags"].get("event_id").is_none(),
         "a missing EventID adds no tag"

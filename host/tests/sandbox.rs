@@ -9,27 +9,27 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use rds_forwarder::embedded;
-use rds_forwarder::runtime::{
-    EpochChecks, LoadError, Origin, RunError, Runtime, SandboxLimits, precompile,
+use rds_forwarder::sandbox::{
+    EpochChecks, LoadError, Origin, RunError, Sandbox, SandboxLimits, precompile,
 };
 use rds_forwarder::sink::{Memory, into_memory};
 
-async fn load_test_mapper(runtime: &Runtime) -> std::sync::Arc<rds_forwarder::runtime::Mapper> {
+async fn load_test_mapper(sandbox: &Sandbox) -> std::sync::Arc<rds_forwarder::sandbox::Mapper> {
     let bytes = std::fs::read(test_component("test_mapper")).expect("test component");
-    runtime
+    sandbox
         .load(&bytes, Origin::Local("test_mapper.wasm".into()))
         .await
         .expect("loads")
 }
 
 async fn run_mode(
-    runtime: &Runtime,
-    mapper: &rds_forwarder::runtime::Mapper,
+    sandbox: &Sandbox,
+    mapper: &rds_forwarder::sandbox::Mapper,
     mode: &str,
     budget: Duration,
 ) -> (Result<String, RunError>, Duration) {
     let started = Instant::now();
-    let ran = runtime
+    let ran = sandbox
         .run(
             mapper,
             b"{}",
@@ -51,19 +51,19 @@ async fn run_mode(
 
 #[tokio::test(flavor = "current_thread")]
 async fn faults_fail_one_invocation_and_the_next_one_works() {
-    let runtime = Runtime::new(SandboxLimits {
+    let sandbox = Sandbox::new(SandboxLimits {
         memory_bytes: 64 << 20,
     });
-    let mapper = load_test_mapper(&runtime).await;
+    let mapper = load_test_mapper(&sandbox).await;
     assert_eq!(mapper.label(), "test-mapper@2.0.0-test");
 
-    let (r, _) = run_mode(&runtime, &mapper, "trap", Duration::from_secs(10)).await;
+    let (r, _) = run_mode(&sandbox, &mapper, "trap", Duration::from_secs(10)).await;
     let e = r.unwrap_err();
     assert!(matches!(e, RunError::Trap(_)), "{e}");
     assert!(e.to_string().starts_with("the mapper trapped: "), "{e}");
 
     let budget = Duration::from_millis(300);
-    let (r, took) = run_mode(&runtime, &mapper, "loop", budget).await;
+    let (r, took) = run_mode(&sandbox, &mapper, "loop", budget).await;
     assert_eq!(
         r.unwrap_err().to_string(),
         "the mapper ran past its time budget of 300 ms and was stopped"
@@ -71,7 +71,7 @@ async fn faults_fail_one_invocation_and_the_next_one_works() {
     // A bound, not a speed goal: the interrupt must come within a few ticks of the budget.
     assert!(took < budget + Duration::from_secs(2), "took {took:?}");
 
-    let (r, _) = run_mode(&runtime, &mapper, "alloc", Duration::from_secs(20)).await;
+    let (r, _) = run_mode(&sandbox, &mapper, "alloc", Duration::from_secs(20)).await;
     let e = r.unwrap_err();
     assert!(
         matches!(e, RunError::OutOfMemory { limit_mb: 64, .. }),
@@ -84,34 +84,34 @@ async fn faults_fail_one_invocation_and_the_next_one_works() {
     );
 
     // After each fault the same mapper serves the next invocation.
-    let (r, _) = run_mode(&runtime, &mapper, "echo", Duration::from_secs(10)).await;
+    let (r, _) = run_mode(&sandbox, &mapper, "echo", Duration::from_secs(10)).await;
     assert_eq!(r.unwrap(), "mapped by test-mapper (2 bytes)");
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn the_guest_has_no_files_env_sockets_or_real_clock() {
-    let runtime = runtime();
-    let mapper = load_test_mapper(&runtime).await;
+    let sandbox = sandbox();
+    let mapper = load_test_mapper(&sandbox).await;
     let budget = Duration::from_secs(10);
-    let (files, _) = run_mode(&runtime, &mapper, "files", budget).await;
+    let (files, _) = run_mode(&sandbox, &mapper, "files", budget).await;
     assert!(
         files.unwrap().starts_with("files: Err("),
         "no preopened directories"
     );
-    let (env, _) = run_mode(&runtime, &mapper, "env", budget).await;
+    let (env, _) = run_mode(&sandbox, &mapper, "env", budget).await;
     assert_eq!(env.unwrap(), "env: 0 variables");
-    let (socket, _) = run_mode(&runtime, &mapper, "socket", budget).await;
+    let (socket, _) = run_mode(&sandbox, &mapper, "socket", budget).await;
     assert!(socket.unwrap().starts_with("socket: Err("), "no network");
-    let (clock, _) = run_mode(&runtime, &mapper, "clock", budget).await;
+    let (clock, _) = run_mode(&sandbox, &mapper, "clock", budget).await;
     // The wall clock stands at the invocation's receive time.
     assert_eq!(clock.unwrap(), format!("clock: Ok({NOW_MS})"));
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_component_of_a_future_major_contract_is_refused_naming_both_versions() {
-    let runtime = runtime();
+    let sandbox = sandbox();
     let bytes = std::fs::read(test_component("future_mapper")).expect("future component");
-    let err = runtime
+    let err = sandbox
         .load(&bytes, Origin::Local("future_mapper.wasm".into()))
         .await
         .err()
@@ -131,14 +131,14 @@ async fn a_component_of_a_future_major_contract_is_refused_naming_both_versions(
 /// origin as trusted as the executable, and lands only on the engine its origin gives.
 #[tokio::test(flavor = "current_thread")]
 async fn the_origin_decides_epoch_checks_and_whether_precompiled_code_loads() {
-    let runtime = runtime();
-    let default = runtime.load_embedded().await.expect("the default loads");
+    let sandbox = sandbox();
+    let default = sandbox.load_embedded().await.expect("the default loads");
     assert_eq!(
         (default.epoch_checks, &default.origin),
         (EpochChecks::Off, &Origin::Embedded)
     );
     // The same bytes from a file are a mapper like any other.
-    let from_file = runtime
+    let from_file = sandbox
         .load(
             embedded::DEFAULT_MAPPER,
             Origin::Local("mapper.wasm".into()),
@@ -147,7 +147,7 @@ async fn the_origin_decides_epoch_checks_and_whether_precompiled_code_loads() {
         .expect("loads from a file");
     assert_eq!(from_file.epoch_checks, EpochChecks::On);
     assert_eq!(
-        load_test_mapper(&runtime).await.epoch_checks,
+        load_test_mapper(&sandbox).await.epoch_checks,
         EpochChecks::On
     );
     let uri = |pinned| Origin::Uri {
@@ -157,13 +157,13 @@ async fn the_origin_decides_epoch_checks_and_whether_precompiled_code_loads() {
 
     // The package's artifact (no epoch checks) runs only as the packaged default.
     let packaged = precompile(embedded::DEFAULT_MAPPER, None, EpochChecks::Off).unwrap();
-    let loaded = runtime
+    let loaded = sandbox
         .load(&packaged, Origin::Packaged)
         .await
         .expect("the packaged artifact loads beside the executable");
     assert_eq!(loaded.epoch_checks, EpochChecks::Off);
     for origin in [uri(true), Origin::Local("default.cwasm".into())] {
-        let err = runtime
+        let err = sandbox
             .load(&packaged, origin)
             .await
             .err()
@@ -178,7 +178,7 @@ async fn the_origin_decides_epoch_checks_and_whether_precompiled_code_loads() {
     // Native code from MAPPER_URI loads only when MAPPER_SHA256 pins it; refused by name.
     let checked = precompile(embedded::DEFAULT_MAPPER, None, EpochChecks::On).unwrap();
     for bytes in [&packaged, &checked] {
-        let err = runtime
+        let err = sandbox
             .load(bytes, uri(false))
             .await
             .err()
@@ -192,14 +192,14 @@ async fn the_origin_decides_epoch_checks_and_whether_precompiled_code_loads() {
             )
         );
     }
-    let pinned = runtime
+    let pinned = sandbox
         .load(&checked, uri(true))
         .await
         .expect("a pinned .cwasm loads");
     assert_eq!(pinned.epoch_checks, EpochChecks::On);
     assert!(pinned.has_time_budget());
     // An artifact with epoch checks is not the packaged default.
-    let err = runtime
+    let err = sandbox
         .load(&checked, Origin::Packaged)
         .await
         .err()
@@ -211,7 +211,7 @@ async fn the_origin_decides_epoch_checks_and_whether_precompiled_code_loads() {
     let event = std::fs::read(fixtures().join("events/awslogs-mysql-error.json")).unwrap();
     let mut outputs = Vec::new();
     for mapper in [&default, &from_file] {
-        let ran = runtime
+        let ran = sandbox
             .run(
                 mapper,
                 &event,
@@ -299,7 +299,7 @@ fn compile_makes_a_cwasm_that_loads_and_refuses_a_foreign_one() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_10_mb_message_maps_in_wasm_within_the_default_memory_cap() {
-    let runtime = runtime(); // 256 MiB, the Lambda default
+    let sandbox = sandbox(); // 256 MiB, the Lambda default
     let big = format!(
         "2024-01-19 13:20:43 UTC:h(1):u@d:[7]:LOG:  statement: SELECT '{}'",
         "x".repeat(10 << 20)
@@ -307,7 +307,7 @@ async fn a_10_mb_message_maps_in_wasm_within_the_default_memory_cap() {
     let payload = serde_json::json!({"messageType": "DATA_MESSAGE", "owner": "1", "logGroup": "/aws/rds/instance/db/postgresql",
         "logStream": "db.0", "subscriptionFilters": [], "logEvents": [{"id": "1", "timestamp": 1, "message": big}]});
     let event = serde_json::json!({"awslogs": {"data": rds_mapper::awslogs::encode(payload.to_string().as_bytes())}}).to_string();
-    let (summary, records) = run_wasm(&runtime, event.as_bytes())
+    let (summary, records) = run_wasm(&sandbox, event.as_bytes())
         .await
         .expect("maps within the cap");
     assert_eq!(summary.split, 1);
@@ -326,14 +326,14 @@ async fn a_10_mb_message_maps_in_wasm_within_the_default_memory_cap() {
 #[tokio::test(flavor = "current_thread")]
 async fn a_large_first_entry_then_many_small_ones_map_within_the_default_memory_cap() {
     // The batch's buffers are sized from its first record: not for a thousand like this one.
-    let runtime = runtime();
+    let sandbox = sandbox();
     let mut events =
         vec![serde_json::json!({"id": "0", "timestamp": 1, "message": "x".repeat(900_000)})];
     events.extend((1..2000).map(|i| serde_json::json!({"id": i.to_string(), "timestamp": 1, "message": format!("small {i}")})));
     let payload = serde_json::json!({"messageType": "DATA_MESSAGE", "owner": "1", "logGroup": "/aws/rds/instance/db/postgresql",
         "logStream": "db.0", "subscriptionFilters": [], "logEvents": events});
     let event = serde_json::json!({"awslogs": {"data": rds_mapper::awslogs::encode(payload.to_string().as_bytes())}}).to_string();
-    let (summary, records) = run_wasm(&runtime, event.as_bytes())
+    let (summary, records) = run_wasm(&sandbox, event.as_bytes())
         .await
         .expect("maps within the cap");
     assert_eq!((summary.records, records.len()), (2000, 2000));
@@ -361,10 +361,10 @@ impl rds_forwarder::sink::RecordSink for Refusing {
 /// still fails the event, and its later sends never reach the sink.
 #[tokio::test(flavor = "current_thread")]
 async fn a_mapper_that_swallows_a_refused_send_fails_as_undelivered() {
-    let runtime = runtime();
-    let mapper = load_test_mapper(&runtime).await;
+    let sandbox = sandbox();
+    let mapper = load_test_mapper(&sandbox).await;
     let reached = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let ran = runtime
+    let ran = sandbox
         .run(
             &mapper,
             b"{}",
@@ -391,9 +391,9 @@ async fn a_mapper_that_swallows_a_refused_send_fails_as_undelivered() {
 /// is stopped by the outer timeout and named.
 #[tokio::test(flavor = "current_thread")]
 async fn a_mapper_sleeping_on_the_clock_is_stopped_at_its_budget_and_slack() {
-    let runtime = runtime();
-    let mapper = load_test_mapper(&runtime).await;
-    let (r, _) = run_mode(&runtime, &mapper, "sleep", Duration::from_millis(200)).await;
+    let sandbox = sandbox();
+    let mapper = load_test_mapper(&sandbox).await;
+    let (r, _) = run_mode(&sandbox, &mapper, "sleep", Duration::from_millis(200)).await;
     let e = r.unwrap_err();
     assert!(matches!(e, RunError::Stalled { limit_ms: 1200 }), "{e}");
     assert_eq!(
@@ -401,7 +401,7 @@ async fn a_mapper_sleeping_on_the_clock_is_stopped_at_its_budget_and_slack() {
         "the mapper did not return within 1200 ms (its time budget and slack) and was stopped"
     );
     // The next event runs as usual.
-    let (ok, _) = run_mode(&runtime, &mapper, "echo", Duration::from_secs(5)).await;
+    let (ok, _) = run_mode(&sandbox, &mapper, "echo", Duration::from_secs(5)).await;
     assert!(ok.unwrap().starts_with("mapped by test-mapper"));
 }
 
@@ -409,9 +409,9 @@ async fn a_mapper_sleeping_on_the_clock_is_stopped_at_its_budget_and_slack() {
 /// record: what a send may make the host read is bounded by the guest's memory.
 #[tokio::test(flavor = "current_thread")]
 async fn a_send_whose_records_share_one_large_string_or_list_is_refused() {
-    let runtime = runtime();
-    let mapper = load_test_mapper(&runtime).await;
-    let (text, _) = run_mode(&runtime, &mapper, "alias-text", Duration::from_secs(30)).await;
+    let sandbox = sandbox();
+    let mapper = load_test_mapper(&sandbox).await;
+    let (text, _) = run_mode(&sandbox, &mapper, "alias-text", Duration::from_secs(30)).await;
     let e = text.unwrap_err();
     assert!(matches!(e, RunError::Trap(_)), "{e}");
     assert!(
@@ -419,7 +419,7 @@ async fn a_send_whose_records_share_one_large_string_or_list_is_refused() {
             .contains("the mapper's sink.send batch holds more text than its"),
         "{e}"
     );
-    let (tags, _) = run_mode(&runtime, &mapper, "alias-tags", Duration::from_secs(30)).await;
+    let (tags, _) = run_mode(&sandbox, &mapper, "alias-tags", Duration::from_secs(30)).await;
     let e = tags.unwrap_err();
     assert!(
         e.to_string()
@@ -440,7 +440,7 @@ async fn a_component_with_two_memories_is_refused() {
             (core instance (instantiate $b)))"#,
     )
     .expect("valid component text");
-    let err = runtime()
+    let err = sandbox()
         .load(&two, Origin::Local("two-memories.wasm".into()))
         .await
         .err()

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::collector::{CollectorProcess, test_license};
 use common::*;
 use rds_forwarder::collector::{Collector, Faults, MemoryReport};
-use rds_forwarder::runtime::bindings::{FieldValue, LogRecord};
+use rds_forwarder::sandbox::bindings::{FieldValue, LogRecord};
 use rds_forwarder::sink::Batch;
 use rds_forwarder::whatap::config::WhatapConfig;
 use rds_forwarder::whatap::license::License;

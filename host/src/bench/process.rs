@@ -12,7 +12,7 @@ use super::runtime_api::{Outcome, RuntimeApi};
 use super::{LocalCollector, Options};
 use crate::embedded;
 use crate::mapper_store::embedded_cwasm_name;
-use crate::runtime::EpochChecks;
+use crate::sandbox::EpochChecks;
 use rds_mapper::generate::{self, Size};
 
 #[derive(Debug, Clone)]
@@ -72,7 +72,7 @@ pub fn measure(
     // The packaged default runs without epoch checks; the same mapper from a file runs with
     // them (see `runtime::Origin`), and so is precompiled for that, and pinned.
     let precompile = |trust| {
-        crate::runtime::precompile(embedded::DEFAULT_MAPPER, None, trust)
+        crate::sandbox::precompile(embedded::DEFAULT_MAPPER, None, trust)
             .map_err(|e| anyhow::anyhow!("precompiling the embedded mapper: {e:#}"))
     };
     std::fs::write(

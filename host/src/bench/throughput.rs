@@ -12,8 +12,8 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
 use super::{LocalCollector, Options, mib_per_s};
-use crate::runtime::bindings::Invocation;
-use crate::runtime::{Mapper, Ran, Runtime, SandboxLimits};
+use crate::sandbox::bindings::Invocation;
+use crate::sandbox::{Mapper, RunOutcome, Sandbox, SandboxLimits};
 use crate::sink::{Count, RecordSink};
 use crate::whatap::sink::WhatapSink;
 use rds_mapper::generate::{self, Size};
@@ -164,8 +164,8 @@ fn wanted(options: &Options, name: &str) -> bool {
 }
 
 pub async fn measure(options: &Options, collector: &LocalCollector) -> Result<Vec<Row>> {
-    let runtime = Runtime::new(SandboxLimits::default());
-    let mapper = crate::cli::load_mapper_from(&runtime, options.mapper.as_deref()).await?;
+    let sandbox = Sandbox::new(SandboxLimits::default());
+    let mapper = crate::cli::load_mapper_from(&sandbox, options.mapper.as_deref()).await?;
     let invocation = Invocation {
         request_id: "bench".into(),
         function_name: "rds-forwarder-bench".into(),
@@ -197,7 +197,7 @@ pub async fn measure(options: &Options, collector: &LocalCollector) -> Result<Ve
         })
         .await?;
         let (wasm_decode_only, _) = time(per, || async {
-            let ran = counted(&runtime, &mapper, event, &decode_invocation, budget).await;
+            let ran = counted(&sandbox, &mapper, event, &decode_invocation, budget).await;
             let summary = ran
                 .result
                 .with_context(|| format!("{name}: decoding only in wasm"))?;
@@ -222,7 +222,7 @@ pub async fn measure(options: &Options, collector: &LocalCollector) -> Result<Ve
         .await?;
         let guest_peak = Cell::new(0usize);
         let (wasm, wasm_records) = time(per, || async {
-            let ran = counted(&runtime, &mapper, event, &invocation, budget).await;
+            let ran = counted(&sandbox, &mapper, event, &invocation, budget).await;
             guest_peak.set(ran.guest_peak_bytes);
             Ok(ran
                 .result
@@ -237,7 +237,7 @@ pub async fn measure(options: &Options, collector: &LocalCollector) -> Result<Ve
                 .borrow_mut()
                 .take()
                 .context("the WhaTap sink was lost")?;
-            let ran = runtime.run(&mapper, event, &invocation, sink, budget).await;
+            let ran = sandbox.run(&mapper, event, &invocation, sink, budget).await;
             *whatap.borrow_mut() = Some(ran.sink);
             let records = ran
                 .result
@@ -283,13 +283,13 @@ pub async fn measure(options: &Options, collector: &LocalCollector) -> Result<Ve
 
 /// One event through the mapper in a fresh sandbox, its records read and counted by the host.
 async fn counted(
-    runtime: &Runtime,
+    sandbox: &Sandbox,
     mapper: &Mapper,
     event: &[u8],
     invocation: &Invocation,
     budget: Duration,
-) -> Ran {
-    runtime
+) -> RunOutcome {
+    sandbox
         .run(
             mapper,
             event,

@@ -11,7 +11,7 @@ use std::pin::Pin;
 
 use thiserror::Error;
 
-use crate::runtime::bindings::{FieldValue, LogRecord};
+use crate::sandbox::bindings::{FieldValue, LogRecord};
 
 /// A boxed future, so `RecordSink` stays object-safe.
 pub type SinkFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send + 'a>>;

@@ -4,7 +4,7 @@ use std::io::{self, Write};
 
 use super::{BatchRef, RecordSink, SinkFuture};
 use crate::record_json;
-use crate::runtime::bindings::LogRecord;
+use crate::sandbox::bindings::LogRecord;
 
 pub struct Stdout;
 

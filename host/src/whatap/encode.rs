@@ -7,7 +7,7 @@ use super::codec::Writer;
 use super::gzip::Gzip;
 use super::pack::{Header, LogSinkPack, LogSinkRef, TagMap, ZipPack, write_log_sink};
 use super::value::{Value, ValueRef};
-use crate::runtime::bindings::{FieldValue, LogRecord};
+use crate::sandbox::bindings::{FieldValue, LogRecord};
 use crate::sink::{BatchRef, FieldRef};
 
 /// Bytes of serialized records per ZipPack.

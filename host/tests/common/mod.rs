@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rds_forwarder::record_json;
-use rds_forwarder::runtime::bindings::{FieldValue, Invocation, LogRecord, Summary};
-use rds_forwarder::runtime::{RunError, Runtime, SandboxLimits};
+use rds_forwarder::sandbox::bindings::{FieldValue, Invocation, LogRecord, Summary};
+use rds_forwarder::sandbox::{RunError, Sandbox, SandboxLimits};
 use rds_forwarder::sink::Memory;
 use serde_json::Value;
 
@@ -55,12 +55,12 @@ pub fn invocation(config: &[(&str, &str)]) -> Invocation {
 }
 
 /// Runs one event through the embedded component, returning its records as JSON.
-pub async fn run_wasm(runtime: &Runtime, event: &[u8]) -> Result<(Summary, Vec<Value>), RunError> {
-    let mapper = runtime
+pub async fn run_wasm(sandbox: &Sandbox, event: &[u8]) -> Result<(Summary, Vec<Value>), RunError> {
+    let mapper = sandbox
         .load_embedded()
         .await
         .expect("the embedded mapper loads");
-    let ran = runtime
+    let ran = sandbox
         .run(
             &mapper,
             event,
@@ -128,8 +128,8 @@ pub fn to_wit(r: rds_mapper::Record) -> LogRecord {
     }
 }
 
-pub fn runtime() -> Runtime {
-    Runtime::new(SandboxLimits::default())
+pub fn sandbox() -> Sandbox {
+    Sandbox::new(SandboxLimits::default())
 }
 
 /// Parses JSON lines.

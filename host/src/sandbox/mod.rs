@@ -136,24 +136,24 @@ impl std::fmt::Display for Origin {
 }
 
 /// The process-wide engines and linkers, one per [`EpochChecks`], each built when first needed.
-pub struct Runtime {
-    unchecked: OnceLock<Lane>,
-    checked: OnceLock<Lane>,
+pub struct Sandbox {
+    unchecked: OnceLock<EngineLinker>,
+    checked: OnceLock<EngineLinker>,
     limits: SandboxLimits,
 }
 
 /// An engine and the linker holding the host's imports for it.
-struct Lane {
+struct EngineLinker {
     engine: Engine,
     linker: Linker<HostState>,
 }
 
-impl Lane {
-    fn build(checks: EpochChecks, limits: &SandboxLimits) -> Result<Lane, EngineError> {
+impl EngineLinker {
+    fn build(checks: EpochChecks, limits: &SandboxLimits) -> Result<EngineLinker, EngineError> {
         Self::try_build(checks, limits).map_err(|e| EngineError(format!("{e:#}")))
     }
 
-    fn try_build(checks: EpochChecks, limits: &SandboxLimits) -> wasmtime::Result<Lane> {
+    fn try_build(checks: EpochChecks, limits: &SandboxLimits) -> wasmtime::Result<EngineLinker> {
         let mut config = engine_config(checks);
         config.allocation_strategy(pool(limits));
         let engine = Engine::new(&config)?;
@@ -169,7 +169,7 @@ impl Lane {
         if checks == EpochChecks::On {
             spawn_epoch_ticker(&engine);
         }
-        Ok(Lane { engine, linker })
+        Ok(EngineLinker { engine, linker })
     }
 }
 
@@ -197,7 +197,7 @@ impl Mapper {
     }
 }
 
-/// A mapper being compiled on a blocking thread ([`Runtime::start_compile`]).
+/// A mapper being compiled on a blocking thread ([`Sandbox::start_compile`]).
 pub struct Compiling {
     state: CompileState,
     checks: EpochChecks,
@@ -228,26 +228,26 @@ impl Compiling {
 }
 
 /// The outcome of one invocation, with the sink handed back for the next one.
-pub struct Ran {
+pub struct RunOutcome {
     pub sink: Box<dyn RecordSink>,
     pub result: Result<Summary, RunError>,
     /// The largest the guest's linear memory grew to (its peak memory), bytes.
     pub guest_peak_bytes: usize,
 }
 
-impl Runtime {
+impl Sandbox {
     /// Builds nothing yet: each engine is set up by the first mapper that needs it, so a
     /// process that runs a mapper from S3 never builds the default's (a failure to set one
     /// up is the load's error, [`LoadError::Engine`]).
-    pub fn new(limits: SandboxLimits) -> Runtime {
-        Runtime {
+    pub fn new(limits: SandboxLimits) -> Sandbox {
+        Sandbox {
             unchecked: OnceLock::new(),
             checked: OnceLock::new(),
             limits,
         }
     }
 
-    fn lane(&self, checks: EpochChecks) -> Result<&Lane, EngineError> {
+    fn lane(&self, checks: EpochChecks) -> Result<&EngineLinker, EngineError> {
         let cell = match checks {
             EpochChecks::Off => &self.unchecked,
             EpochChecks::On => &self.checked,
@@ -255,7 +255,7 @@ impl Runtime {
         if let Some(lane) = cell.get() {
             return Ok(lane);
         }
-        let lane = Lane::build(checks, &self.limits)?;
+        let lane = EngineLinker::build(checks, &self.limits)?;
         // Another thread may have won the race; its lane is as good as this one.
         Ok(cell.get_or_init(|| lane))
     }
@@ -401,7 +401,7 @@ impl Runtime {
         invocation: &Invocation,
         sink: Box<dyn RecordSink>,
         budget: Duration,
-    ) -> Ran {
+    ) -> RunOutcome {
         let shared: SharedSink = Arc::new(tokio::sync::Mutex::new(sink));
         let mut store = self.store(
             &mapper.engine,
@@ -445,7 +445,7 @@ impl Runtime {
         if result.is_err() {
             sink.abandon();
         }
-        Ran {
+        RunOutcome {
             guest_peak_bytes: state.limits.peak_bytes,
             sink,
             result,
@@ -471,7 +471,7 @@ impl Runtime {
 fn compile(engine: &Engine, bytes: &[u8]) -> Result<Component, LoadError> {
     match Engine::detect_precompiled(bytes) {
         Some(Precompiled::Component) => {
-            // SAFETY: precompiled code runs as is. `Runtime::load` lets it through only from an
+            // SAFETY: precompiled code runs as is. `Sandbox::load` lets it through only from an
             // origin as trusted as this executable (`Origin::may_load_precompiled`: the
             // package's own artifact, the operator's command line, or an object whose SHA-256
             // the deployer pinned), and wasmtime checks the engine version and settings.
