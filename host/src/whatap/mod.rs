@@ -1,29 +1,18 @@
-//! The WhaTap agent protocol (whatap-protocol.md), written from the spec.
+//! WhaTap delivery: the protocol itself is the `whatap-protocol` crate (sans I/O, re-exported
+//! here); this module adds what needs the world.
 //!
 //! # Layout
-//! Sans-IO (bytes in, bytes out, no sockets, no clock):
-//! - [`codec`]: primitive encodings; [`value`]: tag/field values; [`hash`]: HashStr and Hash64.
-//! - [`license`]: project access key → pcode and AES master key.
-//! - [`pack`]: LogSinkPack and ZipPack, gzip'd by [`gzip`]; [`frame`]: stream framing;
-//!   [`cypher`]: AES-ECB and hide.
-//! - [`handshake`]: the KEY_RESET handshake and data frames, both ends.
-//! - [`encode`]: log records → ZipPacks within WhaTap's size limits.
-//!
-//! With I/O:
+//! - [`encode`]: this host's records → ZipPacks within WhaTap's size limits.
 //! - [`connection`]: the only owner of a socket: connect, handshake, write, drain replies.
-//! - [`sink`]: failover, retries and time budget behind the mapper's `sink.send`.
+//! - [`sink`]: the record sink behind the mapper's `sink.send`, doing what the protocol's
+//!   delivery plan ([`retry`]) says: failover, retries, time budget.
 //! - [`config`]: the `WHATAP_*` environment.
 
-pub mod codec;
+pub use whatap_protocol::{
+    codec, cypher, frame, gzip, handshake, hash, license, pack, retry, value,
+};
+
 pub mod config;
 pub mod connection;
-pub mod cypher;
 pub mod encode;
-pub mod frame;
-pub mod gzip;
-pub mod handshake;
-pub mod hash;
-pub mod license;
-pub mod pack;
 pub mod sink;
-pub mod value;

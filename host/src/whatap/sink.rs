@@ -4,7 +4,8 @@
 //! invocation wrote is awaited once, at its end (`finish`), so mapping is not stalled by a
 //! round trip per batch. What is not yet confirmed is kept, and written again over the next
 //! connection when one fails. Each failure drops the connection; the next attempt connects to
-//! the next host in the list with a fresh handshake. The invocation succeeds only when
+//! the next host in the list with a fresh handshake, with pauses and a limit as the protocol's
+//! delivery plan (`whatap_protocol::retry`) says. The invocation succeeds only when
 //! everything was confirmed; otherwise it fails and Lambda retries the event (at-least-once: a
 //! retried batch may arrive twice).
 
@@ -16,12 +17,10 @@ use super::encode::zip_packs;
 use super::gzip::Gzip;
 use super::handshake::Identity;
 use super::pack::Header;
+use super::retry;
 use crate::sink::{Batch, BatchRef};
 use crate::sink::{RecordSink, SinkError, SinkFuture};
 
-/// First pause after every host failed once; doubles up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// How long a clean close waits for the peer (end of a run, SIGTERM).
 const CLEAN_CLOSE: Duration = Duration::from_secs(1);
 /// How long closing a failed or idle connection may take: little, it is on the invocation's
@@ -145,28 +144,31 @@ impl WhatapSink {
     }
 
     /// Attempts until `pending` is written (and, when `confirm`, everything unconfirmed is
-    /// confirmed), the attempts run out, or the time budget does.
+    /// confirmed), or the protocol's delivery plan ([`retry::Plan`]) gives up: attempts or time
+    /// budget spent. This loop only does what the plan says, on this process's clock.
     async fn attempts(
         &mut self,
         pending: &mut Option<(Vec<Vec<u8>>, u64)>,
         confirm: bool,
     ) -> Result<(), SinkError> {
-        let started = Instant::now();
-        let mut deadline = started + self.config.send_budget;
-        if let Some(outer) = self.deadline {
-            deadline = deadline.min(outer);
-        }
-        let mut backoff = FIRST_BACKOFF;
-        let mut attempt: u32 = 0;
-        let hosts = self.config.hosts.len();
+        let origin = Instant::now();
+        let now = || origin.elapsed();
+        let policy = retry::Policy {
+            hosts: self.config.hosts.len(),
+            max_attempts: self.config.max_attempts,
+            budget: self.config.send_budget,
+        };
+        let outer = self.deadline.map(|d| d.saturating_duration_since(origin));
+        let mut plan = retry::Plan::new(policy, now(), self.next_host, outer);
         loop {
-            attempt += 1;
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            let result = match tokio::time::timeout(remaining, self.attempt(pending, confirm)).await
-            {
-                Ok(r) => r,
-                Err(_) => Err(AttemptError::Budget),
-            };
+            plan.attempting();
+            let result =
+                match tokio::time::timeout(plan.remaining(now()), self.attempt(pending, confirm))
+                    .await
+                {
+                    Ok(r) => r,
+                    Err(_) => Err(AttemptError::Budget),
+                };
             let error = match result {
                 Ok(()) => return Ok(()),
                 Err(e) => e,
@@ -175,27 +177,28 @@ impl WhatapSink {
             if let Some(conn) = self.conn.take() {
                 // A failed connection gets little of the time left: the invocation must still
                 // answer `DeliveryFailed` before Lambda's timeout.
-                conn.close(FAILED_CLOSE.min(deadline.saturating_duration_since(Instant::now())))
-                    .await;
+                conn.close(FAILED_CLOSE.min(plan.remaining(now()))).await;
             }
-            self.next_host = (self.next_host + 1) % hosts;
-            tracing::warn!(attempt, error = %error, "WhaTap send attempt failed.");
-            let elapsed = started.elapsed();
-            if attempt >= self.config.max_attempts || Instant::now() >= deadline {
-                let records = self.unconfirmed_records + pending.as_ref().map_or(0, |(_, n)| *n);
-                // Given up: the invocation fails and Lambda retries the whole event.
-                self.abandon();
-                return Err(SinkError::Delivery(format!(
-                    "could not deliver {records} records to WhaTap ({}) after {attempt} attempts in {} ms; last error: {error}",
-                    self.config.hosts.join("/"),
-                    elapsed.as_millis()
-                )));
-            }
-            // After every host has failed once in a row, pause before the next round.
-            if (attempt as usize).is_multiple_of(hosts) {
-                let pause = backoff.min(deadline.saturating_duration_since(Instant::now()));
-                tokio::time::sleep(pause).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+            tracing::warn!(attempt = plan.attempts(), error = %error, "WhaTap send attempt failed.");
+            match plan.failed(now()) {
+                retry::Next::Attempt { host, pause } => {
+                    self.next_host = host;
+                    if !pause.is_zero() {
+                        tokio::time::sleep(pause).await;
+                    }
+                }
+                retry::Next::GiveUp { attempts, elapsed } => {
+                    self.next_host = plan.host();
+                    let records =
+                        self.unconfirmed_records + pending.as_ref().map_or(0, |(_, n)| *n);
+                    // Given up: the invocation fails and Lambda retries the whole event.
+                    self.abandon();
+                    return Err(SinkError::Delivery(format!(
+                        "could not deliver {records} records to WhaTap ({}) after {attempts} attempts in {} ms; last error: {error}",
+                        self.config.hosts.join("/"),
+                        elapsed.as_millis()
+                    )));
+                }
             }
         }
     }

@@ -7,8 +7,8 @@ use std::fmt;
 
 use thiserror::Error;
 
-use super::codec::{Reader, Writer};
-use super::hash::hash64;
+use crate::codec::{Reader, Writer};
+use crate::hash::hash64;
 
 /// Why a license was refused. Messages name positions, never the license text.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]

@@ -7,10 +7,10 @@ use std::io::Read;
 
 use flate2::read::GzDecoder;
 
-use super::codec::{DecodeError, Reader, Writer};
-use super::gzip::Gzip;
-use super::hash::hash64;
-use super::value::{MapRef, Value, ValueRef, write_map};
+use crate::codec::{DecodeError, Reader, Writer};
+use crate::gzip::Gzip;
+use crate::hash::hash64;
+use crate::value::{MapRef, Value, ValueRef, write_map};
 
 pub const LOGSINK: i16 = 0x170a;
 pub const ZIP: i16 = 0x170b;
@@ -465,8 +465,8 @@ pub fn tag_hash_ok(p: &LogSinkPack) -> bool {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use super::super::codec::{hex, unhex};
     use super::*;
+    use crate::codec::{hex, unhex};
 
     const OID: i32 = 0x6bbf965c;
     const T: i64 = 1_700_000_000_000;
@@ -516,8 +516,8 @@ pub(crate) mod tests {
             header: Header {
                 pcode: 12345,
                 oid: OID,
-                okind: super::super::hash::hash32(b"kind"),
-                onode: super::super::hash::hash32(b"node"),
+                okind: crate::hash::hash32(b"kind"),
+                onode: crate::hash::hash32(b"node"),
                 time: 0x0000018bcfe5687b,
             },
             category: "#RDS_LOG".into(),

@@ -4,13 +4,13 @@
 
 use thiserror::Error;
 
-use super::codec::{DecodeError, Reader, Writer};
-use super::cypher::{Cypher, hide};
-use super::frame::{
+use crate::codec::{DecodeError, Reader, Writer};
+use crate::cypher::{Cypher, hide};
+use crate::frame::{
     CODE_CYPHER, CODE_HIDE, CODE_KEY_EXTENSION, CODE_KEY_RESET, CODE_PLAIN, CODE_TIME_SYNC, Frame,
     NETSRC_AGENT,
 };
-use super::license::License;
+use crate::license::License;
 
 /// The handshake replies WhaTap's agents accept are at most this long.
 pub const MAX_REPLY: usize = 1024;
@@ -47,7 +47,7 @@ impl Identity {
     pub fn new(license: &License, oname: &str) -> Identity {
         Identity {
             pcode: license.pcode,
-            oid: super::hash::hash32(oname.as_bytes()),
+            oid: crate::hash::hash32(oname.as_bytes()),
             oname: oname.to_owned(),
         }
     }
@@ -270,7 +270,7 @@ pub fn read_hello(license: &License, frame: &Frame) -> Result<Hello, HandshakeEr
             frame.pcode
         )));
     }
-    if frame.oid != super::hash::hash32(oname.as_bytes()) {
+    if frame.oid != crate::hash::hash32(oname.as_bytes()) {
         return Err(HandshakeError::BadHello(
             "oid is not the hash of the oname".into(),
         ));
@@ -303,9 +303,9 @@ pub fn reply_frame(
 
 #[cfg(test)]
 mod tests {
-    use super::super::codec::{hex, unhex};
-    use super::super::pack::tests::pack_a;
     use super::*;
+    use crate::codec::{hex, unhex};
+    use crate::pack::tests::pack_a;
 
     const LICENSE: &str = "x4c1p2g0g40o4-xa1g7104gk2oc-xq3gf208h44ok";
     const IP: [u8; 4] = [10, 0, 0, 1];
@@ -419,7 +419,7 @@ mod tests {
         let keys = v7_keys();
         let shown = format!(
             "{keys:?} {:?}",
-            super::super::cypher::Cypher::new(&keys.secure_key)
+            crate::cypher::Cypher::new(&keys.secure_key)
         );
         assert!(
             !shown.contains("0123456789abcdef") && !shown.contains("48, 49, 50"),

@@ -66,8 +66,8 @@ pub fn hide(key: i32, data: &mut [u8]) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::codec::{hex, unhex};
     use super::*;
+    use crate::codec::{hex, unhex};
 
     #[test]
     fn v5_hello_encryption() {

@@ -1,7 +1,7 @@
 //! WhaTap `Value`s: a type code byte, then the value. Only the types a log record uses are
 //! written; the reader accepts the others it may meet and keeps them as text.
 
-use super::codec::{DecodeError, Reader, Writer};
+use crate::codec::{DecodeError, Reader, Writer};
 
 pub const NULL: u8 = 0;
 pub const BOOLEAN: u8 = 10;
@@ -196,8 +196,8 @@ fn map_header(r: &mut Reader<'_>) -> Result<usize, DecodeError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::codec::hex;
     use super::*;
+    use crate::codec::hex;
 
     #[test]
     fn map_keeps_insertion_order() {

@@ -2,7 +2,7 @@
 //! payload; a one-way frame has a license hash where the oid and transfer key would be. There
 //! are no sync bytes or checksums: the length field alone delimits frames.
 
-use super::codec::{DecodeError, Reader, Writer};
+use crate::codec::{DecodeError, Reader, Writer};
 
 pub const HEADER_LEN: usize = 22;
 /// Bounds a frame a peer may make us buffer (WhaTap's READ_MAX).
@@ -126,8 +126,8 @@ impl OneWayFrame {
 
 #[cfg(test)]
 mod tests {
-    use super::super::codec::hex;
     use super::*;
+    use crate::codec::hex;
 
     #[test]
     fn partial_frames_ask_for_more() {
