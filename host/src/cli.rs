@@ -50,40 +50,18 @@ enum Command {
     Compile(CompileArgs),
     /// Run a mapper over fixture events and compare with the expected JSON lines.
     TestMapper(TestMapperArgs),
-    /// Measure throughput (native, wasm, with WhaTap delivery, against the decode-only floor),
-    /// cold start and peak RSS, and print one table. Run from the repository root, release build.
-    #[cfg(feature = "bench")]
-    Bench(BenchArgs),
-}
-
-#[cfg(feature = "bench")]
-#[derive(Debug, clap::Args)]
-struct BenchArgs {
-    /// Measure this mapper's throughput instead of the embedded one's (cold start is always
-    /// the embedded default's).
-    #[arg(long, value_name = "PATH")]
-    mapper: Option<PathBuf>,
-    /// The repository's fixtures directory (samples, events).
-    #[arg(long, default_value = "fixtures", value_name = "DIR")]
-    fixtures: PathBuf,
-    /// Seconds spent measuring each throughput cell.
-    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
-    seconds: f64,
-    /// Process starts per cold-start variant.
-    #[arg(long, default_value_t = 15, value_name = "N")]
-    cold_runs: usize,
-    /// Only the payloads whose name contains this (e.g. `mysql`, `rds-event`).
-    #[arg(long, value_name = "TEXT")]
-    only: Option<String>,
-    /// Skip cold start and peak RSS (they start processes).
-    #[arg(long)]
-    no_processes: bool,
-    /// Short runs (0.2 s per cell, 5 starts per variant): a smoke test, not figures to quote.
-    #[arg(long)]
-    quick: bool,
-    /// Print the report as one JSON object instead of tables.
-    #[arg(long)]
-    json: bool,
+    /// Measure throughput, cold start and peak RSS (the benchmark is a tool outside the
+    /// product: this hands off to `rds-forwarder-tools bench`, built beside this binary).
+    #[command(disable_help_flag = true)]
+    Bench {
+        /// The benchmark's arguments (`rds-forwarder bench --help` lists them).
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "ARGS"
+        )]
+        args: Vec<std::ffi::OsString>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -263,39 +241,32 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Lambda => unreachable!("handled before the CLI runtime starts"),
         Command::Compile(args) => compile(args).await,
         Command::TestMapper(args) => test_mapper(args).await,
-        #[cfg(feature = "bench")]
-        Command::Bench(args) => bench(args).await,
+        Command::Bench { args } => bench(args),
     }
 }
 
-#[cfg(feature = "bench")]
-async fn bench(args: BenchArgs) -> Result<ExitCode> {
-    let seconds = if args.quick { 0.2 } else { args.seconds };
-    let per_cell = Duration::try_from_secs_f64(seconds)
-        .ok()
-        .filter(|d| *d <= Duration::from_secs(600))
-        .with_context(|| format!("--seconds {seconds}: expected 0 to 600"))?;
-    let options = crate::bench::Options {
-        fixtures: args.fixtures,
-        per_cell,
-        cold_runs: if args.quick { 5 } else { args.cold_runs },
-        only: args.only,
-        skip_processes: args.no_processes,
-        mapper: args.mapper,
-    };
-    if !options.fixtures.join("logs/MANIFEST.tsv").exists() {
-        anyhow::bail!(
-            "{}: no logs/MANIFEST.tsv; run from the repository root or pass --fixtures",
-            options.fixtures.display()
-        );
-    }
-    let report = crate::bench::run(&options).await?;
-    if args.json {
-        println!("{}", report.to_json());
-    } else {
-        print!("{}", report.to_table());
-    }
-    Ok(ExitCode::SUCCESS)
+/// `bench`: runs `rds-forwarder-tools bench ARGS` from beside this binary, telling it which
+/// forwarder binary to measure; its exit code is ours.
+fn bench(args: Vec<std::ffi::OsString>) -> Result<ExitCode> {
+    let me = std::env::current_exe().context("locating this executable")?;
+    let tools = me.with_file_name("rds-forwarder-tools");
+    anyhow::ensure!(
+        tools.is_file(),
+        "the benchmark is a tool outside the product: build it with `cargo build --release \
+         -p rds-forwarder-tools` (it is looked for beside this binary, at {})",
+        tools.display()
+    );
+    let status = std::process::Command::new(&tools)
+        .arg("bench")
+        .args(args)
+        .env("RDS_FORWARDER_BOOTSTRAP", &me)
+        .status()
+        .with_context(|| format!("running {}", tools.display()))?;
+    Ok(match status.code() {
+        Some(0) => ExitCode::SUCCESS,
+        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        None => ExitCode::from(1),
+    })
 }
 
 /// Loads `--mapper PATH`, or the embedded default.
@@ -304,10 +275,7 @@ async fn load_mapper(sandbox: &Sandbox, args: &MapperArgs) -> Result<Arc<Mapper>
 }
 
 /// Loads the mapper at `path`, or the embedded default; errors name the file.
-pub(crate) async fn load_mapper_from(
-    sandbox: &Sandbox,
-    path: Option<&Path>,
-) -> Result<Arc<Mapper>> {
+pub async fn load_mapper_from(sandbox: &Sandbox, path: Option<&Path>) -> Result<Arc<Mapper>> {
     match path {
         None => Ok(sandbox.load_embedded().await?),
         Some(path) => {

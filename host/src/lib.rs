@@ -12,10 +12,11 @@
 //! - [`lambda`]: Lambda mode (Runtime API), with [`mapper_store`] for hot swap and [`s3`] to read the mapper.
 //! - [`collector`]: a local WhaTap collector emulator (the far end for users and tests).
 //! - [`cli`]: the command line (`invoke`, `describe`, …).
-//! - `bench` (feature `bench`, on by default): every performance figure in one table.
+//!
+//! The benchmark, the Lambda Runtime API emulator and the cold-start baseline are not part of
+//! the product: they are `rds-forwarder-tools` (host/tools). The WhaTap protocol itself is
+//! `whatap-protocol` (host/whatap).
 
-#[cfg(feature = "bench")]
-pub mod bench;
 pub mod cli;
 pub mod collector;
 pub mod embedded;

@@ -351,3 +351,27 @@ fn invoke_fails_when_sends_are_refused_whatever_the_mapper_returns() {
         "{err}"
     );
 }
+
+/// `rds-forwarder bench` runs the benchmark from the tools built beside it (not part of the
+/// product): the same command, flags and errors as `rds-forwarder-tools bench`.
+#[test]
+fn bench_hands_off_to_the_tools_beside_the_binary() {
+    let tools =
+        Path::new(env!("CARGO_BIN_EXE_rds-forwarder")).with_file_name("rds-forwarder-tools");
+    let out = forwarder(&["bench", "--seconds", "inf"]);
+    if tools.is_file() {
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert_eq!(
+            stderr(&out).trim(),
+            "error: --seconds inf: expected 0 to 600"
+        );
+    } else {
+        // `cargo test -p rds-forwarder` alone does not build the tools: the error says how.
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            stderr(&out).contains("cargo build --release -p rds-forwarder-tools"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}

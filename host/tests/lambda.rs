@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::collector::{CollectorProcess, test_license};
 use common::*;
-use rds_forwarder::bench::runtime_api::{Outcome, RuntimeApi};
+use rds_forwarder_tools::runtime_api::{Outcome, RuntimeApi};
 
 const ANSWER_WITHIN: Duration = Duration::from_secs(30);
 

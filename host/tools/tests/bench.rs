@@ -1,20 +1,33 @@
-//! `rds-forwarder bench` end to end: one short run, checked for what it measured (the same
-//! records native, in wasm and at the collector; every section present), never for how fast.
+//! `rds-forwarder-tools bench` (what `rds-forwarder bench` runs) end to end: one short run,
+//! checked for what it measured (the same records native, in wasm and at the collector; every
+//! section present), never for how fast. The cold-start rows start the forwarder's binary,
+//! built beside this package's (as `cargo test --workspace` builds it).
 
-mod common;
+use std::path::PathBuf;
+use std::process::{Command, Output};
 
-use std::process::Command;
-
-use common::forwarder;
 use serde_json::Value;
 
-fn bench(args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_rds-forwarder"))
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .args(["bench", "--json", "--seconds", "0"])
+/// The tools binary, run from the repository root.
+fn tools(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rds-forwarder-tools"))
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
         .args(args)
         .output()
-        .expect("running rds-forwarder bench");
+        .expect("running rds-forwarder-tools")
+}
+
+/// The forwarder's binary beside the tools binary.
+fn forwarder() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_rds-forwarder-tools")).with_file_name("rds-forwarder")
+}
+
+fn bench(args: &[&str]) -> Value {
+    let bootstrap = forwarder();
+    let mut all = vec!["bench", "--json", "--seconds", "0", "--bootstrap"];
+    all.push(bootstrap.to_str().expect("a UTF-8 path"));
+    all.extend_from_slice(args);
+    let out = tools(&all);
     assert!(
         out.status.success(),
         "bench failed: {}",
@@ -110,9 +123,9 @@ fn an_rds_event_row_and_a_filter_that_matches_nothing() {
     assert!(none["throughput"].as_array().unwrap().is_empty());
 }
 
-/// What `rds-forwarder ARGS` says on stderr when it fails, as it must, with exit code 1.
+/// What `rds-forwarder-tools ARGS` says on stderr when it fails, as it must, with exit code 1.
 fn bench_refusal(args: &[&str]) -> String {
-    let out = forwarder(args);
+    let out = tools(args);
     assert_eq!(out.status.code(), Some(1));
     String::from_utf8_lossy(&out.stderr).trim().to_owned()
 }

@@ -1,19 +1,19 @@
 //! Cold start with the mapper in S3: the variants `rds-forwarder bench` cannot measure without
 //! a local S3 (moto), beside the hello baseline and the packaged function, with the same code
-//! (`rds_forwarder::bench::process`). `rds-forwarder bench` has every other variant and the peak
+//! (`rds_forwarder_tools::bench::process`). `rds-forwarder bench` has every other variant and the peak
 //! RSS.
 //!
-//! Run: `cargo bench -p rds-forwarder --bench cold_start` (prints a table; needs
+//! Run: `cargo build --release -p rds-forwarder && cargo bench -p rds-forwarder-tools --bench cold_start` (prints a table; needs
 //! `pip install 'moto[server]'` for the S3 rows).
 
-#[path = "../tests/common/moto.rs"]
+#[path = "../../tests/common/moto.rs"]
 mod moto;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use rds_forwarder::bench::LocalCollector;
-use rds_forwarder::bench::process::{ColdStart, cold_start, cold_start_table};
+use rds_forwarder_tools::bench::LocalCollector;
+use rds_forwarder_tools::bench::process::{ColdStart, cold_start, cold_start_table};
 
 const RUNS: usize = 15;
 
@@ -21,11 +21,17 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let forwarder = PathBuf::from(env!("CARGO_BIN_EXE_rds-forwarder"));
     let hello = PathBuf::from(env!("CARGO_BIN_EXE_lambda-hello"));
+    // The product's binary, from its own package, in the same target directory.
+    let forwarder = hello.with_file_name("rds-forwarder");
+    assert!(
+        forwarder.is_file(),
+        "no {}: build it first (`cargo build --release -p rds-forwarder`)",
+        forwarder.display()
+    );
     let control = std::fs::read(
         Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../fixtures/events/awslogs-control-message.json"),
+            .join("../../fixtures/events/awslogs-control-message.json"),
     )
     .expect("fixture");
     let collector = LocalCollector::start().expect("collector");

@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use super::runtime_api::{Outcome, RuntimeApi};
 use super::{LocalCollector, Options};
-use crate::embedded;
-use crate::mapper_store::embedded_cwasm_name;
-use crate::sandbox::EpochChecks;
+use crate::runtime_api::{Outcome, RuntimeApi};
+use rds_forwarder::embedded;
+use rds_forwarder::mapper_store::embedded_cwasm_name;
+use rds_forwarder::sandbox::EpochChecks;
 use rds_mapper::generate::{self, Size};
 
 #[derive(Debug, Clone)]
@@ -49,7 +49,14 @@ pub fn measure(
     collector: &LocalCollector,
     notes: &mut Vec<String>,
 ) -> Result<(Vec<ColdStart>, Vec<PeakRss>)> {
-    let exe = std::env::current_exe().context("locating this executable")?;
+    let exe = options.bootstrap.clone();
+    if !exe.is_file() {
+        bail!(
+            "no forwarder binary at {} to measure cold start with: build it (`cargo build \
+             --release -p rds-forwarder`), pass --bootstrap, or --no-processes",
+            exe.display()
+        );
+    }
     if cfg!(debug_assertions) {
         notes.push(
             "this is a debug build: build with --release for figures worth reading".to_owned(),
@@ -72,7 +79,7 @@ pub fn measure(
     // The packaged default runs without epoch checks; the same mapper from a file runs with
     // them (see `runtime::Origin`), and so is precompiled for that, and pinned.
     let precompile = |trust| {
-        crate::sandbox::precompile(embedded::DEFAULT_MAPPER, None, trust)
+        rds_forwarder::sandbox::precompile(embedded::DEFAULT_MAPPER, None, trust)
             .map_err(|e| anyhow::anyhow!("precompiling the embedded mapper: {e:#}"))
     };
     std::fs::write(
@@ -83,7 +90,7 @@ pub fn measure(
     let cwasm_file = dir.join("mapper.cwasm");
     std::fs::write(&wasm_file, embedded::DEFAULT_MAPPER)?;
     let cwasm = precompile(EpochChecks::On)?;
-    let cwasm_sha256 = crate::mapper_store::sha256_hex(&cwasm);
+    let cwasm_sha256 = rds_forwarder::mapper_store::sha256_hex(&cwasm);
     std::fs::write(&cwasm_file, cwasm)?;
 
     let control = std::fs::read(options.fixtures.join("events/awslogs-control-message.json"))
@@ -91,7 +98,10 @@ pub fn measure(
     let env = collector.env();
     let runs = options.cold_runs.max(1);
     let mut rows = Vec::new();
-    let hello = exe.with_file_name("lambda-hello");
+    // The baseline is built with these tools.
+    let hello = std::env::current_exe()
+        .context("locating this executable")?
+        .with_file_name("lambda-hello");
     if hello.exists() {
         let mut row = cold_start(
             "lambda_runtime hello (baseline)",
@@ -104,7 +114,7 @@ pub fn measure(
         rows.push(row);
     } else {
         notes.push(format!(
-            "no lambda-hello beside this binary ({}): build both with `cargo build --release -p rds-forwarder`",
+            "no lambda-hello beside this binary ({}): build it with `cargo build --release -p rds-forwarder-tools`",
             hello.display()
         ));
     }

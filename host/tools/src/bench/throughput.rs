@@ -12,10 +12,10 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
 use super::{LocalCollector, Options, mib_per_s};
-use crate::sandbox::bindings::Invocation;
-use crate::sandbox::{Mapper, RunOutcome, Sandbox, SandboxLimits};
-use crate::sink::{Count, RecordSink};
-use crate::whatap::sink::WhatapSink;
+use rds_forwarder::sandbox::bindings::Invocation;
+use rds_forwarder::sandbox::{Mapper, RunOutcome, Sandbox, SandboxLimits};
+use rds_forwarder::sink::{Count, RecordSink};
+use rds_forwarder::whatap::sink::WhatapSink;
 use rds_mapper::generate::{self, Size};
 
 /// The receive time every run passes.
@@ -165,7 +165,7 @@ fn wanted(options: &Options, name: &str) -> bool {
 
 pub async fn measure(options: &Options, collector: &LocalCollector) -> Result<Vec<Row>> {
     let sandbox = Sandbox::new(SandboxLimits::default());
-    let mapper = crate::cli::load_mapper_from(&sandbox, options.mapper.as_deref()).await?;
+    let mapper = rds_forwarder::cli::load_mapper_from(&sandbox, options.mapper.as_deref()).await?;
     let invocation = Invocation {
         request_id: "bench".into(),
         function_name: "rds-forwarder-bench".into(),

@@ -1,4 +1,5 @@
-//! `rds-forwarder bench`: every performance figure in one run and one table. It covers
+//! `rds-forwarder bench` (run by `rds-forwarder-tools bench`): every performance figure in one
+//! run and one table. It covers
 //! throughput per log type (decode-only floor, the mapping library native, the same mapping in
 //! the wasm sandbox, and in the sandbox with WhaTap encoding and delivery to a local collector),
 //! cold start (process start to first answer, against a minimal `lambda_runtime` binary), and
@@ -9,12 +10,11 @@
 //!
 //! # Layout
 //! - [`throughput`]: the in-process measurements.
-//! - [`process`]: cold start and peak RSS, by running this binary in Lambda mode.
-//! - [`runtime_api`]: the Lambda Runtime API emulator those runs (and the tests) talk to.
+//! - [`process`]: cold start and peak RSS, by running the forwarder's binary in Lambda mode
+//!   against the Runtime API emulator ([`crate::runtime_api`]).
 //! - here: options, the local collector, the report.
 
 pub mod process;
-pub mod runtime_api;
 pub mod throughput;
 
 use std::net::SocketAddr;
@@ -25,9 +25,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
-use crate::collector::{Collector, CountReport};
-use crate::whatap::config::WhatapConfig;
-use crate::whatap::license::License;
+use rds_forwarder::collector::{Collector, CountReport};
+use rds_forwarder::whatap::config::WhatapConfig;
+use rds_forwarder::whatap::license::License;
 
 /// The project key the bench's sender and collector share: a made-up test key.
 const BENCH_LICENSE_KEY: &[u8; 16] = b"bench-key-012345";
@@ -48,6 +48,8 @@ pub struct Options {
     pub skip_processes: bool,
     /// The mapper whose throughput is measured; the embedded default when `None`.
     pub mapper: Option<PathBuf>,
+    /// The forwarder binary started for cold start and peak RSS.
+    pub bootstrap: PathBuf,
 }
 
 /// Everything one run measured.

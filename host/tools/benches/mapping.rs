@@ -17,15 +17,16 @@ use rds_forwarder::sink::Count;
 /// One full CloudWatch batch per sample of `fixtures/logs`, the payloads `rds-forwarder bench`
 /// measures: (name, event JSON, decompressed payload size).
 fn payloads() -> Vec<(String, Vec<u8>, usize)> {
-    let options = rds_forwarder::bench::Options {
-        fixtures: Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures"),
+    let options = rds_forwarder_tools::bench::Options {
+        fixtures: Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures"),
         per_cell: Duration::ZERO,
         cold_runs: 0,
         only: None,
         skip_processes: true,
         mapper: None,
+        bootstrap: std::path::PathBuf::new(),
     };
-    rds_forwarder::bench::throughput::payloads(&options)
+    rds_forwarder_tools::bench::throughput::payloads(&options)
         .expect("payloads")
         .into_iter()
         .filter(|(_, log_type, _)| log_type != "rds-event")
