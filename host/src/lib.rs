@@ -17,14 +17,17 @@
 //! the product: they are `rds-forwarder-tools` (host/tools). The WhaTap protocol itself is
 //! `whatap-protocol` (host/whatap).
 
+pub mod canary;
 pub mod cli;
 pub mod collector;
 pub mod embedded;
 pub mod lambda;
 pub mod mapper_store;
 pub mod record_json;
+pub mod rules_store;
 pub mod s3;
 pub mod sandbox;
 pub mod secrets;
 pub mod sink;
+pub mod source;
 pub mod whatap;

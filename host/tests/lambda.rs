@@ -374,7 +374,7 @@ fn a_mapper_that_fails_its_pinned_sha256_never_runs_and_nothing_maps_in_its_plac
     // Pins the embedded mapper's hash, not B's.
     env.push((
         "MAPPER_SHA256",
-        rds_forwarder::mapper_store::sha256_hex(rds_forwarder::embedded::DEFAULT_MAPPER),
+        rds_forwarder::source::sha256_hex(rds_forwarder::embedded::DEFAULT_MAPPER),
     ));
     let lambda = Bootstrap::start(&api, &collector, &env);
     api.invoke("pinned", &fixture("rds-db-proxy-event.json"), ANSWER_WITHIN);
@@ -389,7 +389,7 @@ fn a_mapper_that_fails_its_pinned_sha256_never_runs_and_nothing_maps_in_its_plac
     assert!(
         refused.contains(&format!(
             "the object's SHA-256 is {}",
-            rds_forwarder::mapper_store::sha256_hex(&mapper_b)
+            rds_forwarder::source::sha256_hex(&mapper_b)
         )),
         "{refused}"
     );
@@ -571,10 +571,7 @@ fn a_missing_or_unpinned_mapper_fails_closed_at_cold_start_and_at_refresh() {
 
     // Pinned, it runs, with a time budget.
     let mut pinned = env.clone();
-    pinned.push((
-        "MAPPER_SHA256",
-        rds_forwarder::mapper_store::sha256_hex(&cwasm),
-    ));
+    pinned.push(("MAPPER_SHA256", rds_forwarder::source::sha256_hex(&cwasm)));
     let api = RuntimeApi::start();
     let lambda = Bootstrap::start(&api, &collector, &pinned);
     api.invoke("pinned", &event, ANSWER_WITHIN);

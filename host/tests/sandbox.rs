@@ -188,7 +188,7 @@ async fn the_origin_decides_epoch_checks_and_whether_precompiled_code_loads() {
             format!(
                 "a precompiled mapper (.cwasm) is native code and is loaded from MAPPER_URI only \
                  when MAPPER_SHA256 pins it (this object's SHA-256 is {}); pin it, or upload the .wasm",
-                rds_forwarder::mapper_store::sha256_hex(bytes)
+                rds_forwarder::source::sha256_hex(bytes)
             )
         );
     }

@@ -3,6 +3,9 @@
 //! per invocation, so a guest's state never leaks from one event into the next.
 //!
 //! # Layout
+//! - [`Origin`] and [`EpochChecks`] (`origin.rs`): where a mapper came from decides what it may
+//!   be and how it runs.
+//! - `engine.rs`: engine settings, the pooling allocator, precompiling, the epoch ticker.
 //! - [`bindings`]: types generated from `wit/mapper.wit`.
 //! - [`contract`]: which contract versions this host runs.
 //! - [`state`]: the store data and the host side of the imports.
@@ -10,7 +13,9 @@
 
 pub mod bindings;
 pub mod contract;
+mod engine;
 pub mod error;
+mod origin;
 mod packed;
 mod sink_import;
 pub mod state;
@@ -19,10 +24,13 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, Precompiled, Store, StoreLimitsBuilder, Trap};
+use wasmtime::{Engine, Store, StoreLimitsBuilder, Trap};
 
 use bindings::{Invocation, MapperInfo, RdsMapperPre, Summary};
+pub use engine::{EPOCH_TICK, engine_config, precompile};
+use engine::{compile, pool, spawn_epoch_ticker, ticks};
 pub use error::{EngineError, LoadError, RunError};
+pub use origin::{EpochChecks, Origin};
 use state::{HostState, SharedSink};
 
 use crate::sink::RecordSink;
@@ -50,9 +58,6 @@ fn take_back(shared: SharedSink) -> Box<dyn RecordSink> {
 /// The time budget of a mapper's `describe()` at load.
 const DESCRIBE_BUDGET: Duration = Duration::from_secs(5);
 
-/// How often the epoch advances; the granularity of the guest's time budget.
-pub const EPOCH_TICK: Duration = Duration::from_millis(10);
-
 /// Per-invocation sandbox limits.
 #[derive(Debug, Clone, Copy)]
 pub struct SandboxLimits {
@@ -64,73 +69,6 @@ impl Default for SandboxLimits {
     fn default() -> Self {
         SandboxLimits {
             memory_bytes: 256 << 20,
-        }
-    }
-}
-
-/// Whether a mapper's sandbox interrupts it at the end of its time budget, and so which
-/// engine it is compiled for and runs on.
-///
-/// Epoch interruption, which stops a mapper that runs past its time budget, puts a check at
-/// every function entry and loop back-edge: 15 % of the default mapper's time. The default
-/// mapper is this host's own code, shipped with it; every loop in it is bounded by its input,
-/// which the property tests and the fuzz targets exercise, and the Lambda timeout still bounds
-/// it. So it is compiled without the checks. Every other mapper is compiled with them and
-/// stopped with a clear error when it runs past its budget. Which applies follows from the
-/// mapper's [`Origin`], never from what its bytes are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EpochChecks {
-    /// No time budget inside the sandbox: only for the default mapper this binary carries.
-    Off,
-    /// Interrupted when it runs past its time budget.
-    On,
-}
-
-/// Where a mapper came from. The origin alone decides whether precompiled native code may be
-/// loaded for it ([`Origin::may_load_precompiled`]) and its [`EpochChecks`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Origin {
-    /// The component carried inside this binary.
-    Embedded,
-    /// The embedded component precompiled, shipped beside the executable under a name that
-    /// carries the component's hash (the Lambda package): as trusted as the executable.
-    Packaged,
-    /// `MAPPER_URI`: whoever can write that object or file. `pinned` when `MAPPER_SHA256`
-    /// matched these very bytes.
-    Uri { uri: String, pinned: bool },
-    /// A file named on the command line by whoever runs the command.
-    Local(String),
-}
-
-impl Origin {
-    /// Precompiled code is native code that runs as it is, past every check of the sandbox.
-    /// It is loaded only where the bytes are as trusted as this executable: the package's own
-    /// artifact, a file the operator names on the command line, or an object from
-    /// `MAPPER_URI` whose SHA-256 the deployer pinned.
-    pub fn may_load_precompiled(&self) -> bool {
-        match self {
-            Origin::Embedded => false,
-            Origin::Packaged | Origin::Local(_) => true,
-            Origin::Uri { pinned, .. } => *pinned,
-        }
-    }
-
-    /// Only this binary's own default mapper runs without a time budget.
-    pub fn epoch_checks(&self) -> EpochChecks {
-        match self {
-            Origin::Embedded | Origin::Packaged => EpochChecks::Off,
-            Origin::Uri { .. } | Origin::Local(_) => EpochChecks::On,
-        }
-    }
-}
-
-impl std::fmt::Display for Origin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Origin::Embedded => f.write_str(crate::embedded::ORIGIN),
-            Origin::Packaged => f.write_str("packaged"),
-            Origin::Uri { uri, .. } => f.write_str(uri),
-            Origin::Local(path) => f.write_str(path),
         }
     }
 }
@@ -274,7 +212,7 @@ impl Sandbox {
     pub fn start_compile(&self, bytes: Vec<u8>, origin: Origin) -> Result<Compiling, LoadError> {
         if Engine::detect_precompiled(&bytes).is_some() && !origin.may_load_precompiled() {
             return Err(LoadError::PrecompiledUnpinned {
-                sha256: crate::mapper_store::sha256_hex(&bytes),
+                sha256: crate::source::sha256_hex(&bytes),
             });
         }
         let checks = origin.epoch_checks();
@@ -465,111 +403,4 @@ impl Sandbox {
             _ => RunError::Trap(detail),
         }
     }
-}
-
-/// Compiles (or deserializes) a component for `engine`.
-fn compile(engine: &Engine, bytes: &[u8]) -> Result<Component, LoadError> {
-    match Engine::detect_precompiled(bytes) {
-        Some(Precompiled::Component) => {
-            // SAFETY: precompiled code runs as is. `Sandbox::load` lets it through only from an
-            // origin as trusted as this executable (`Origin::may_load_precompiled`: the
-            // package's own artifact, the operator's command line, or an object whose SHA-256
-            // the deployer pinned), and wasmtime checks the engine version and settings.
-            return unsafe { Component::deserialize(engine, bytes) }
-                .map_err(|e| LoadError::PrecompiledMismatch(format!("{e:#}")));
-        }
-        Some(Precompiled::Module) => return Err(LoadError::PrecompiledModule),
-        None => {}
-    }
-    match bytes {
-        [0, b'a', b's', b'm', 1, 0, 0, 0, ..] => Err(LoadError::CoreModule),
-        [0, b'a', b's', b'm', ..] => {
-            Component::from_binary(engine, bytes).map_err(|e| LoadError::Compile(format!("{e:#}")))
-        }
-        _ => Err(LoadError::NotWasm),
-    }
-}
-
-/// The engine settings mappers with `checks` are compiled with. A `.cwasm` loads only into an
-/// engine with the same settings, so `compile` uses this too.
-pub fn engine_config(checks: EpochChecks) -> Config {
-    let mut config = Config::new();
-    config.wasm_component_model(true);
-    // Epoch interruption bounds a guest's run time for a fraction of what fuel costs (15 %
-    // against 15–30 %); see [`EpochChecks`] for why the default mapper goes without.
-    config.epoch_interruption(checks == EpochChecks::On);
-    // For profiling the guest with `perf`: wasmtime writes /tmp/perf-<pid>.map so that JIT
-    // frames get names (build the component unstripped to see the mapper's own functions).
-    if std::env::var_os("RDS_FORWARDER_PERF_MAP").is_some() {
-        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
-    }
-    config
-}
-
-/// Sandboxes alive at once per engine. The forwarder runs one at a time (an event, or a
-/// mapping config's dry run before it); the rest is room for a caller of the library that runs
-/// a few at once. One more is refused with wasmtime's error naming the limit, never queued.
-/// `MAPPER_MEMORY_MB` is at most 4096, so a slot never outgrows the 4 GiB reservation.
-const POOL_SANDBOXES: u32 = 4;
-/// The guest memory a sandbox's slot keeps resident between events: all of what a 1 MB
-/// CloudWatch batch's sandbox touches.
-const POOL_KEEP_RESIDENT: usize = 16 << 20;
-/// The same for its tables (function references), which are small.
-const TABLE_KEEP_RESIDENT: usize = 64 << 10;
-
-/// The pooling allocator, sized for [`POOL_SANDBOXES`]. A fresh sandbox's memory came from a
-/// new mapping, so the guest page-faulted on every page it touched, and the kernel unmapped it
-/// after: 10 % of a batch's time and 16 % of an RDS event's. A slot of the pool keeps its
-/// first [`POOL_KEEP_RESIDENT`] bytes mapped and zeroes them for the next sandbox, which
-/// still starts from nothing. The pool does not change compiled code, so `precompile` leaves
-/// it out and a `.cwasm` loads into either.
-fn pool(limits: &SandboxLimits) -> wasmtime::PoolingAllocationConfig {
-    let mut p = wasmtime::PoolingAllocationConfig::default();
-    p.total_component_instances(POOL_SANDBOXES)
-        .total_memories(POOL_SANDBOXES)
-        .max_memories_per_component(1)
-        // A component instantiates several core modules (the mapper and its shims).
-        .total_core_instances(POOL_SANDBOXES * 8)
-        .total_tables(POOL_SANDBOXES * 8)
-        .total_stacks(POOL_SANDBOXES)
-        .max_memory_size(limits.memory_bytes)
-        .linear_memory_keep_resident(POOL_KEEP_RESIDENT)
-        .table_keep_resident(TABLE_KEEP_RESIDENT);
-    p
-}
-
-/// Precompiles a component with `checks` for `target` (a target triple such as
-/// `aarch64-unknown-linux-gnu`), or for this machine when `None`. With an explicit target,
-/// Cranelift uses the baseline CPU features of that architecture, so the artifact loads on any
-/// CPU of it (Lambda's included); another architecture than this machine's needs the host built
-/// with the `cross-compile` feature.
-pub fn precompile(
-    bytes: &[u8],
-    target: Option<&str>,
-    checks: EpochChecks,
-) -> wasmtime::Result<Vec<u8>> {
-    let mut config = engine_config(checks);
-    if let Some(t) = target {
-        config.target(t)?;
-    }
-    Engine::new(&config)?.precompile_component(bytes)
-}
-
-fn ticks(budget: Duration) -> u64 {
-    (budget.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1
-}
-
-/// Advances the engine's epoch until the engine is dropped.
-fn spawn_epoch_ticker(engine: &Engine) {
-    let weak = engine.weak();
-    std::thread::Builder::new()
-        .name("epoch-ticker".into())
-        .spawn(move || {
-            while let Some(engine) = weak.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
-                std::thread::sleep(EPOCH_TICK);
-            }
-        })
-        .expect("spawning the epoch ticker thread");
 }

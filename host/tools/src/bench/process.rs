@@ -90,7 +90,7 @@ pub fn measure(
     let cwasm_file = dir.join("mapper.cwasm");
     std::fs::write(&wasm_file, embedded::DEFAULT_MAPPER)?;
     let cwasm = precompile(EpochChecks::On)?;
-    let cwasm_sha256 = rds_forwarder::mapper_store::sha256_hex(&cwasm);
+    let cwasm_sha256 = rds_forwarder::source::sha256_hex(&cwasm);
     std::fs::write(&cwasm_file, cwasm)?;
 
     let control = std::fs::read(options.fixtures.join("events/awslogs-control-message.json"))

@@ -2,6 +2,10 @@
 //! WhaTap sink are built once per sandbox; each invocation runs the current mapper in a fresh
 //! store, sends through the sink, and answers with a summary. Any failure is an invocation
 //! error, so Lambda's async retries and the on-failure destination keep the event.
+//!
+//! [`settings`] says what the environment may ask for.
+
+pub mod settings;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,56 +16,25 @@ use serde_json::{Value, json};
 use thiserror::Error;
 use tracing::Instrument;
 
-use crate::mapper_store::{MapperSettings, MapperStore, MapperUri, RulesStore};
+use crate::mapper_store::{MapperSettings, MapperStore};
+use crate::rules_store::RulesStore;
 use crate::s3::S3Client;
 use crate::sandbox::bindings::{ErrorKind, Invocation};
 use crate::sandbox::{RunError, Sandbox, SandboxLimits};
 use crate::sink::RecordSink;
+use crate::source::MapperUri;
 use crate::whatap::config::WhatapConfig;
 use crate::whatap::connection::now_ms;
 use crate::whatap::sink::WhatapSink;
+pub use settings::{HOST_MEMORY_MB, StartError, mapper_memory_mb, parse_settings};
+use settings::{check_delivery_is_safe, live_config};
 
 /// Time kept back from the deadline to report the result: the sink gives up this long before
 /// Lambda's timeout, so the event fails as `DeliveryFailed` (and is retried) instead of timing
 /// out.
 const RESPONSE_MARGIN: Duration = Duration::from_millis(250);
-/// What the host itself needs of the function's memory: the sandbox, the engine and compiled
-/// code, the WhaTap sink's unconfirmed packs, and headroom (a stress event peaks at 48 MiB of
-/// resident memory all told).
-pub const HOST_MEMORY_MB: usize = 64;
 /// The least time an invocation is given, however close the deadline.
 const MIN_BUDGET: Duration = Duration::from_millis(100);
-
-/// Why the forwarder could not start.
-#[derive(Debug, Error)]
-pub enum StartError {
-    #[error("WhaTap settings: {0}")]
-    Whatap(#[from] crate::whatap::config::ConfigError),
-    #[error("mapper settings: {0}")]
-    Mapper(#[from] crate::mapper_store::SourceError),
-    #[error("MAPPER_MEMORY_MB must be a number of MiB between 16 and 4096, got {0:?}")]
-    Memory(String),
-    #[error(
-        "MAPPER_MEMORY_MB is {asked}, but a function of {function} MB leaves the mapper at most \
-         {most} MiB beside the host's {HOST_MEMORY_MB} MiB: lower it or raise the function's memory"
-    )]
-    MemoryOverFunction {
-        asked: usize,
-        function: usize,
-        most: usize,
-    },
-    #[error(
-        "{0} lets records go unconfirmed or unsent; in Lambda this needs \
-         RDS_FORWARDER_UNSAFE_DELIVERY=1"
-    )]
-    UnsafeDelivery(&'static str),
-    #[error("the embedded mapper does not load: {0}")]
-    Embedded(#[from] crate::sandbox::LoadError),
-    #[error("MAPPER_SETTINGS: {0:?} is not KEY=VALUE")]
-    Settings(String),
-    #[error("WHATAP_LICENSE_SECRET_ARN: {0}")]
-    Secret(#[from] crate::secrets::SecretError),
-}
 
 /// An invocation that failed; its kind becomes Lambda's `errorType`.
 #[derive(Debug, Error)]
@@ -91,18 +64,6 @@ pub struct Forwarder {
     settings: Vec<(String, String)>,
     /// `MAPPER_CONFIG`, passed as the `rules` setting.
     rules: RulesStore,
-}
-
-/// `KEY=VALUE` pairs separated by `,` or `;` (spaces around them ignored).
-pub fn parse_settings(text: &str) -> Result<Vec<(String, String)>, StartError> {
-    text.split([',', ';'])
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .map(|pair| match pair.split_once('=') {
-            Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.trim().to_owned())),
-            _ => Err(StartError::Settings(pair.to_owned())),
-        })
-        .collect()
 }
 
 impl Forwarder {
@@ -138,7 +99,7 @@ impl Forwarder {
         let settings = MapperSettings::from_lookup(var)?;
         let s3 = match settings.uri {
             MapperUri::S3 { .. } => {
-                Some(S3Client::from_env(var).map_err(crate::mapper_store::SourceError::from)?)
+                Some(S3Client::from_env(var).map_err(crate::source::SourceError::from)?)
             }
             _ => None,
         };
@@ -158,7 +119,7 @@ impl Forwarder {
         let refresh = settings.refresh;
         let config = var("MAPPER_CONFIG");
         let config_s3 = match RulesStore::needs_s3(config.as_deref()) {
-            true => Some(S3Client::from_env(var).map_err(crate::mapper_store::SourceError::from)?),
+            true => Some(S3Client::from_env(var).map_err(crate::source::SourceError::from)?),
             false => None,
         };
         let rules = RulesStore::new(config.as_deref(), refresh, config_s3)?;
@@ -235,7 +196,7 @@ impl Forwarder {
         }
         let mut slot = self.sink.lock().await;
         // Lost only when an earlier invocation panicked while the sink was lent out (Lambda's
-        // sandbox reports that one as failed): a fresh sink, with a fresh connection, serves.
+        // runtime reports that one as failed): a fresh sink, with a fresh connection, serves.
         let mut sink = slot.take().unwrap_or_else(|| {
             tracing::warn!(
                 "The WhaTap sink was lost by an earlier invocation; starting a new one."
@@ -315,74 +276,7 @@ impl Forwarder {
     }
 }
 
-/// The settings a mapper runs with: `MAPPER_SETTINGS`, and the mapping config as `rules`.
-fn live_config(settings: &[(String, String)], rules: Option<String>) -> Vec<(String, String)> {
-    let mut config = settings.to_vec();
-    if let Some(rules) = rules {
-        config.push(("rules".into(), rules));
-    }
-    config
-}
-
-/// `MAPPER_MEMORY_MB`: by default what the function's memory leaves after the host's needs
-/// (at most 4096, at least 16); a value above that is refused, since the sandbox could then
-/// take the memory the host needs and the whole function would be killed.
-pub fn mapper_memory_mb(asked: Option<&str>, function: Option<&str>) -> Result<usize, StartError> {
-    let function = function.and_then(|f| f.trim().parse::<usize>().ok());
-    let most = function.map_or(4096, |f| f.saturating_sub(HOST_MEMORY_MB).clamp(16, 4096));
-    let Some(asked) = asked.map(str::trim).filter(|a| !a.is_empty()) else {
-        return Ok(most);
-    };
-    let mb = asked
-        .parse::<usize>()
-        .ok()
-        .filter(|m| (16..=4096).contains(m))
-        .ok_or_else(|| StartError::Memory(asked.to_owned()))?;
-    match function {
-        Some(function) if mb > most => Err(StartError::MemoryOverFunction {
-            asked: mb,
-            function,
-            most,
-        }),
-        _ => Ok(mb),
-    }
-}
-
-/// In Lambda, every record is confirmed by the collector before the event counts as done.
-/// The settings that give that up (for a measurement, or a collector that cannot confirm) need
-/// `RDS_FORWARDER_UNSAFE_DELIVERY=1`, and are logged as a warning when they have it.
-fn check_delivery_is_safe(
-    whatap: &WhatapConfig,
-    settings: &[(String, String)],
-    unsafe_delivery: Option<String>,
-) -> Result<(), StartError> {
-    let decode_only = settings
-        .iter()
-        .any(|(k, v)| k == "decode_only" && v.trim() == "true");
-    let unsafe_setting = if whatap.transport == crate::whatap::config::Transport::OneWay {
-        Some("WHATAP_TRANSPORT=oneway")
-    } else if !whatap.confirm {
-        Some("WHATAP_CONFIRM=off")
-    } else if decode_only {
-        Some("MAPPER_SETTINGS decode_only")
-    } else {
-        None
-    };
-    let Some(setting) = unsafe_setting else {
-        return Ok(());
-    };
-    if unsafe_delivery.as_deref().map(str::trim) == Some("1") {
-        tracing::warn!(
-            setting,
-            "Delivery is not confirmed (RDS_FORWARDER_UNSAFE_DELIVERY=1): records may be lost without an error."
-        );
-        Ok(())
-    } else {
-        Err(StartError::UnsafeDelivery(setting))
-    }
-}
-
-/// Tells Lambda why the function could not start (`/sandbox/init/error`), so the failure shows
+/// Tells Lambda why the function could not start (`/runtime/init/error`), so the failure shows
 /// as an init error with its reason instead of an unexplained exit. Best effort.
 async fn report_init_error(error: &StartError) {
     let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") else {
@@ -390,7 +284,7 @@ async fn report_init_error(error: &StartError) {
     };
     let body = json!({"errorType": "Runtime.InitError", "errorMessage": error.to_string()});
     let posted = tokio::task::spawn_blocking(move || {
-        ureq::post(format!("http://{api}/2018-06-01/sandbox/init/error"))
+        ureq::post(format!("http://{api}/2018-06-01/runtime/init/error"))
             .header("Lambda-Runtime-Function-Error-Type", "Runtime.InitError")
             .send(body.to_string())
             .map(|_| ())
@@ -419,7 +313,7 @@ fn init_tracing() {
         .try_init();
 }
 
-/// Serves the Runtime API until the sandbox shuts the process down.
+/// Serves the Runtime API until Lambda shuts the process down.
 pub async fn serve() -> Result<(), lambda_runtime::Error> {
     init_tracing();
     let forwarder = match Forwarder::from_env().await {
@@ -454,93 +348,4 @@ pub async fn serve() -> Result<(), lambda_runtime::Error> {
         async move { f.handle(event).await }
     }))
     .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mapper_memory_defaults_to_what_the_function_leaves_and_refuses_more() {
-        assert_eq!(mapper_memory_mb(None, Some("256")).unwrap(), 192);
-        assert_eq!(mapper_memory_mb(None, Some("10240")).unwrap(), 4096);
-        assert_eq!(mapper_memory_mb(None, Some("128")).unwrap(), 64);
-        assert_eq!(mapper_memory_mb(None, None).unwrap(), 4096);
-        assert_eq!(mapper_memory_mb(Some("100"), Some("256")).unwrap(), 100);
-        assert_eq!(
-            mapper_memory_mb(Some("512"), Some("256"))
-                .unwrap_err()
-                .to_string(),
-            "MAPPER_MEMORY_MB is 512, but a function of 256 MB leaves the mapper at most 192 MiB \
-             beside the host's 64 MiB: lower it or raise the function's memory"
-        );
-        assert_eq!(
-            mapper_memory_mb(Some("lots"), Some("256"))
-                .unwrap_err()
-                .to_string(),
-            "MAPPER_MEMORY_MB must be a number of MiB between 16 and 4096, got \"lots\""
-        );
-    }
-
-    #[test]
-    fn unconfirmed_delivery_needs_the_unsafe_switch() {
-        let whatap = |extra: &[(&str, &str)]| {
-            let mut vars = vec![
-                ("WHATAP_HOST", "127.0.0.1"),
-                (
-                    "WHATAP_LICENSE",
-                    "x4c1p2g0g40o4-xa1g7104gk2oc-xq3gf208h44ok",
-                ),
-            ];
-            vars.extend_from_slice(extra);
-            WhatapConfig::from_lookup(
-                |k| {
-                    vars.iter()
-                        .find(|(n, _)| *n == k)
-                        .map(|(_, v)| v.to_string())
-                },
-                "fn",
-            )
-            .unwrap()
-        };
-        let none: Vec<(String, String)> = Vec::new();
-        assert!(check_delivery_is_safe(&whatap(&[]), &none, None).is_ok());
-        let oneway = whatap(&[("WHATAP_TRANSPORT", "oneway")]);
-        assert_eq!(
-            check_delivery_is_safe(&oneway, &none, None)
-                .unwrap_err()
-                .to_string(),
-            "WHATAP_TRANSPORT=oneway lets records go unconfirmed or unsent; in Lambda this needs \
-             RDS_FORWARDER_UNSAFE_DELIVERY=1"
-        );
-        assert!(check_delivery_is_safe(&oneway, &none, Some("1".into())).is_ok());
-        let unconfirmed = whatap(&[("WHATAP_CONFIRM", "off")]);
-        assert!(matches!(
-            check_delivery_is_safe(&unconfirmed, &none, Some("0".into())),
-            Err(StartError::UnsafeDelivery("WHATAP_CONFIRM=off"))
-        ));
-        let decode_only = vec![("decode_only".to_owned(), "true".to_owned())];
-        assert!(matches!(
-            check_delivery_is_safe(&whatap(&[]), &decode_only, None),
-            Err(StartError::UnsafeDelivery("MAPPER_SETTINGS decode_only"))
-        ));
-        let off = vec![("decode_only".to_owned(), "false".to_owned())];
-        assert!(check_delivery_is_safe(&whatap(&[]), &off, None).is_ok());
-    }
-
-    #[test]
-    fn settings_pairs() {
-        assert_eq!(
-            parse_settings(" batch_max_records=1 ; max_content_bytes = 500000,").unwrap(),
-            vec![
-                ("batch_max_records".to_owned(), "1".to_owned()),
-                ("max_content_bytes".to_owned(), "500000".to_owned())
-            ]
-        );
-        assert!(parse_settings("").unwrap().is_empty());
-        assert_eq!(
-            parse_settings("oops").unwrap_err().to_string(),
-            "MAPPER_SETTINGS: \"oops\" is not KEY=VALUE"
-        );
-    }
 }

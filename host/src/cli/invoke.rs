@@ -1,0 +1,131 @@
+//! `invoke`: map Lambda event files and print the records as JSON lines, or send them to
+//! WhaTap.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::ValueEnum;
+use serde_json::json;
+
+use super::{MapperArgs, file_name, load_mapper, now_ms, parse_key_value};
+use crate::sandbox::bindings::Invocation;
+use crate::sandbox::{Sandbox, SandboxLimits};
+use crate::sink::{RecordSink, stdout::Stdout};
+use crate::whatap::config::WhatapConfig;
+use crate::whatap::sink::WhatapSink;
+
+/// The agent name the CLI uses when WHATAP_ONAME is unset.
+const DEFAULT_ONAME: &str = "rds-forwarder";
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SinkKind {
+    /// JSON lines on stdout.
+    Stdout,
+    /// The WhaTap collector configured by the WHATAP_* environment variables.
+    Whatap,
+}
+
+#[derive(Debug, clap::Args)]
+pub(super) struct InvokeArgs {
+    #[command(flatten)]
+    mapper: MapperArgs,
+    /// Where the records go.
+    #[arg(long, value_enum, default_value = "stdout")]
+    sink: SinkKind,
+    /// A mapper setting, KEY=VALUE (repeatable).
+    #[arg(long = "config", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    config: Vec<(String, String)>,
+    /// A mapping config (rules without code, JSON), passed as the `rules` setting.
+    #[arg(long, value_name = "FILE")]
+    rules: Option<PathBuf>,
+    /// Time budget of one event, in milliseconds.
+    #[arg(long, default_value_t = 60_000, value_name = "MS")]
+    timeout_ms: u64,
+    /// Use this as the receive time (epoch ms) instead of the clock, for reproducible output.
+    #[arg(long, value_name = "EPOCH_MS", hide = true)]
+    now_ms: Option<i64>,
+    /// Print each event's summary as a JSON line on stderr.
+    #[arg(long)]
+    summary: bool,
+    /// Lambda event files (JSON), one event each.
+    #[arg(required = true, value_name = "EVENT_FILE")]
+    events: Vec<PathBuf>,
+}
+
+pub(super) async fn invoke(args: InvokeArgs) -> Result<ExitCode> {
+    let sandbox = Sandbox::new(SandboxLimits::default());
+    let mapper = load_mapper(&sandbox, &args.mapper).await?;
+    let mut sink: Box<dyn RecordSink> = match args.sink {
+        SinkKind::Stdout => Box::new(Stdout),
+        SinkKind::Whatap => {
+            let config = WhatapConfig::from_env(DEFAULT_ONAME).context("the WhaTap sink")?;
+            Box::new(WhatapSink::new(config))
+        }
+    };
+    let budget = Duration::from_millis(args.timeout_ms);
+    let mut settings = args.config.clone();
+    if let Some(path) = &args.rules {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("{}: cannot read the mapping config", path.display()))?;
+        settings.push(("rules".into(), text));
+    }
+    let mut failed = 0usize;
+    for path in &args.events {
+        let now = args.now_ms.unwrap_or_else(now_ms);
+        let invocation = Invocation {
+            request_id: format!("cli-{}", file_name(path)),
+            function_name: "rds-forwarder-cli".into(),
+            deadline_ms: now.saturating_add(args.timeout_ms as i64),
+            received_ms: now,
+            config: settings.clone(),
+        };
+        let event = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                eprintln!("error: {}: cannot read the event: {e}", path.display());
+                failed += 1;
+                continue;
+            }
+        };
+        let ran = sandbox
+            .run(&mapper, &event, &invocation, sink, budget)
+            .await;
+        sink = ran.sink;
+        match ran.result {
+            Ok(summary) => {
+                if args.summary {
+                    let skipped: serde_json::Map<String, serde_json::Value> = summary
+                        .skipped
+                        .iter()
+                        .map(|s| (s.reason.clone(), json!(s.count)))
+                        .collect();
+                    eprintln!(
+                        "{}",
+                        json!({
+                            "file": path.display().to_string(),
+                            "event_kind": summary.event_kind,
+                            "records": summary.records,
+                            "batches": summary.batches,
+                            "skipped": skipped,
+                            "split": summary.split,
+                            "mapper": mapper.label(),
+                            "guest_memory_bytes": ran.guest_peak_bytes,
+                        })
+                    );
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {}: {e}", path.display());
+                failed += 1;
+            }
+        }
+    }
+    sink.close().await;
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
