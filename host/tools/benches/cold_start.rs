@@ -6,7 +6,7 @@
 //! Run: `cargo build --release -p rds-forwarder && cargo bench -p rds-forwarder-tools --bench cold_start` (prints a table; needs
 //! `pip install 'moto[server]'` for the S3 rows).
 
-#[path = "../../tests/common/moto.rs"]
+#[path = "../../tests/e2e/common/moto.rs"]
 mod moto;
 
 use std::path::{Path, PathBuf};

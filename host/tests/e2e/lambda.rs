@@ -2,13 +2,11 @@
 //! collector emulator as WhaTap: events in, records at the collector, summaries (or typed
 //! errors) back, JSON log lines out; and the mapper hot-swapped from a local S3 (moto).
 
-mod common;
-
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::collector::{CollectorProcess, test_license};
-use common::*;
+use crate::common::collector::{CollectorProcess, test_license};
+use crate::common::*;
 use rds_forwarder_tools::runtime_api::{Outcome, RuntimeApi};
 
 const ANSWER_WITHIN: Duration = Duration::from_secs(30);
@@ -210,7 +208,7 @@ fn wait_for_refresh() {
 
 #[test]
 fn the_mapper_is_hot_swapped_from_s3_and_bad_objects_keep_the_previous_one() {
-    let moto = common::moto::Moto::start();
+    let moto = crate::common::moto::Moto::start();
     let s3 = moto.client();
     let mapper_a = rds_forwarder::embedded::DEFAULT_MAPPER.to_vec();
     let mapper_b = std::fs::read(test_component("test_mapper")).unwrap();
@@ -361,7 +359,7 @@ fn error_of(api: &RuntimeApi, id: &str) -> (String, String) {
 
 #[test]
 fn a_mapper_that_fails_its_pinned_sha256_never_runs_and_nothing_maps_in_its_place() {
-    let moto = common::moto::Moto::start();
+    let moto = crate::common::moto::Moto::start();
     let s3 = moto.client();
     let mapper_b = std::fs::read(test_component("test_mapper")).unwrap();
     s3.put("pinned", "mapper.wasm", &mapper_b, true)
@@ -424,7 +422,7 @@ fn a_mapper_that_fails_its_pinned_sha256_never_runs_and_nothing_maps_in_its_plac
 /// A hot swap to a mapper that rejects the mapping config in force is refused by its dry run.
 #[test]
 fn a_hot_swap_to_a_mapper_that_rejects_the_live_rules_is_refused() {
-    let moto = common::moto::Moto::start();
+    let moto = crate::common::moto::Moto::start();
     let s3 = moto.client();
     s3.put(
         "rules",
@@ -468,7 +466,7 @@ fn a_hot_swap_to_a_mapper_that_rejects_the_live_rules_is_refused() {
 /// default meanwhile; a pinned .cwasm runs, with a time budget.
 #[test]
 fn a_missing_or_unpinned_mapper_fails_closed_at_cold_start_and_at_refresh() {
-    let moto = common::moto::Moto::start();
+    let moto = crate::common::moto::Moto::start();
     let s3 = moto.client();
     s3.put("cold", "other.wasm", b"unrelated", true)
         .expect("bucket");
@@ -588,7 +586,7 @@ fn a_missing_or_unpinned_mapper_fails_closed_at_cold_start_and_at_refresh() {
 /// that traps or errs there is refused, and the mapper in use keeps serving.
 #[test]
 fn a_hot_swap_to_a_mapper_that_traps_or_errs_under_the_live_settings_is_refused() {
-    let moto = common::moto::Moto::start();
+    let moto = crate::common::moto::Moto::start();
     let s3 = moto.client();
     s3.put(
         "swap",
@@ -665,7 +663,7 @@ fn unconfirmed_delivery_is_refused_at_init_and_reported() {
 
 #[test]
 fn the_license_can_come_from_secrets_manager() {
-    let moto = common::moto::Moto::start();
+    let moto = crate::common::moto::Moto::start();
     let env = moto.env();
     let mut env_sm: Vec<(&str, String)> = env
         .iter()

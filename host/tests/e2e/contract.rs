@@ -3,11 +3,9 @@
 //! encoder: `send-tagged` and `send-packed` deliver the same records, and a packed batch that
 //! breaks the layout fails its invocation with the word or string at fault named.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use rds_forwarder::sandbox::bindings::{FieldValue, LogRecord};
 use rds_forwarder::sandbox::{Origin, RunError, Sandbox, SandboxLimits};
 use rds_forwarder::sink::{Memory, into_memory};

@@ -3,11 +3,9 @@
 //! guest cannot reach files, the environment, sockets or the real clock; a component built for
 //! another major contract version is refused by name.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use rds_forwarder::embedded;
 use rds_forwarder::sandbox::{
     EpochChecks, LoadError, Origin, RunError, Sandbox, SandboxLimits, precompile,

@@ -2,11 +2,9 @@
 //! they pass `describe`, pass `test-mapper` on their fixtures, and do what they promise
 //! (redacted text gone, dropped lines absent and counted, added fields present and typed).
 
-mod common;
-
 use std::path::PathBuf;
 
-use common::*;
+use crate::common::*;
 
 fn examples() -> PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest/examples/mappers/fixtures")

@@ -3,15 +3,13 @@
 //! (refused host, dropped connection, silent collector, garbage handshake) either delivers
 //! every record or fails with a clear error, within the budget.
 
-mod common;
-
 use std::net::{IpAddr, SocketAddr};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::collector::{CollectorProcess, test_license};
-use common::*;
+use crate::common::collector::{CollectorProcess, test_license};
+use crate::common::*;
 use rds_forwarder::collector::{Collector, Faults, MemoryReport};
 use rds_forwarder::sandbox::bindings::{FieldValue, LogRecord};
 use rds_forwarder::sink::Batch;

@@ -1,11 +1,9 @@
 //! The `rds-forwarder` binary as users and other checks run it.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::*;
+use crate::common::*;
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -338,7 +336,7 @@ fn invoke_fails_when_sends_are_refused_whatever_the_mapper_returns() {
         .arg(&event)
         .env("WHATAP_HOST", "127.0.0.1")
         .env("WHATAP_PORT", port.to_string())
-        .env("WHATAP_LICENSE", common::collector::test_license())
+        .env("WHATAP_LICENSE", crate::common::collector::test_license())
         .env("WHATAP_SEND_BUDGET_MS", "1000")
         .env("WHATAP_CONNECT_TIMEOUT_MS", "300")
         .env("WHATAP_MAX_ATTEMPTS", "2")

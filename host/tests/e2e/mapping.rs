@@ -1,9 +1,7 @@
 //! Every fixture event through the embedded component and through the native library: the
 //! same records both ways, equal to the expected records field by field.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[tokio::test(flavor = "current_thread")]
 async fn wasm_and_native_give_identical_records_equal_to_expected() {
