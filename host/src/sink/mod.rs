@@ -102,6 +102,28 @@ pub enum FieldRef<'a> {
     Boolean(bool),
 }
 
+impl<'a> FieldRef<'a> {
+    /// The owned value borrowed: the one place that maps the owned form to this one.
+    pub fn of(value: &'a FieldValue) -> FieldRef<'a> {
+        match value {
+            FieldValue::Text(s) => FieldRef::Text(s),
+            FieldValue::Integer(i) => FieldRef::Integer(*i),
+            FieldValue::Float(f) => FieldRef::Float(*f),
+            FieldValue::Boolean(b) => FieldRef::Boolean(*b),
+        }
+    }
+
+    /// This value, owned: the one place that maps it back.
+    pub fn to_owned_value(self) -> FieldValue {
+        match self {
+            FieldRef::Text(s) => FieldValue::Text(s.to_owned()),
+            FieldRef::Integer(i) => FieldValue::Integer(i),
+            FieldRef::Float(f) => FieldValue::Float(f),
+            FieldRef::Boolean(b) => FieldValue::Boolean(b),
+        }
+    }
+}
+
 /// A record as the mapper sent it, borrowed from the sandbox's memory for the length of one
 /// `send`: the host reads what it needs (to encode it) without copying every string first.
 #[derive(Debug, Clone, Copy)]
@@ -155,15 +177,7 @@ impl<'a> BatchRef<'a> {
                     fields: r
                         .fields
                         .iter()
-                        .map(|(k, v)| {
-                            let v = match *v {
-                                FieldRef::Text(s) => FieldValue::Text(s.to_owned()),
-                                FieldRef::Integer(i) => FieldValue::Integer(i),
-                                FieldRef::Float(f) => FieldValue::Float(f),
-                                FieldRef::Boolean(b) => FieldValue::Boolean(b),
-                            };
-                            ((*k).to_owned(), v)
-                        })
+                        .map(|(k, v)| ((*k).to_owned(), v.to_owned_value()))
                         .collect(),
                     content: r.content.to_owned(),
                     line: r.line,
@@ -187,15 +201,7 @@ impl Batch {
             .map(|r| {
                 r.fields
                     .iter()
-                    .map(|(k, v)| {
-                        let v = match v {
-                            FieldValue::Text(s) => FieldRef::Text(s),
-                            FieldValue::Integer(i) => FieldRef::Integer(*i),
-                            FieldValue::Float(f) => FieldRef::Float(*f),
-                            FieldValue::Boolean(b) => FieldRef::Boolean(*b),
-                        };
-                        (k.as_str(), v)
-                    })
+                    .map(|(k, v)| (k.as_str(), FieldRef::of(v)))
                     .collect()
             })
             .collect();
