@@ -206,21 +206,65 @@ fn wait_for_refresh() {
     std::thread::sleep(Duration::from_millis(1200));
 }
 
+/// A forwarder whose mapper is `s3://BUCKET/mapper.wasm` on a local S3, revalidated every
+/// second, the object first holding the embedded default; `extra` adds settings.
+struct FromS3 {
+    s3: rds_forwarder::s3::S3Client,
+    bucket: &'static str,
+    collector: CollectorProcess,
+    api: RuntimeApi,
+    lambda: Bootstrap,
+    _moto: crate::common::moto::Moto,
+}
+
+impl FromS3 {
+    fn start(bucket: &'static str, extra: &[(&'static str, String)]) -> FromS3 {
+        let moto = crate::common::moto::Moto::start();
+        let s3 = moto.client();
+        s3.put(
+            bucket,
+            "mapper.wasm",
+            rds_forwarder::embedded::DEFAULT_MAPPER,
+            true,
+        )
+        .expect("upload the first mapper");
+        let collector = CollectorProcess::start(&test_license());
+        let api = RuntimeApi::start();
+        let mut env = moto.env();
+        env.push(("MAPPER_URI", format!("s3://{bucket}/mapper.wasm")));
+        env.push(("MAPPER_REFRESH_SECONDS", "1".into()));
+        env.extend_from_slice(extra);
+        let lambda = Bootstrap::start(&api, &collector, &env);
+        FromS3 {
+            s3,
+            bucket,
+            collector,
+            api,
+            lambda,
+            _moto: moto,
+        }
+    }
+
+    /// Replaces the mapper object, and waits for a refresh to see it.
+    fn upload(&self, bytes: &[u8]) {
+        self.s3
+            .put(self.bucket, "mapper.wasm", bytes, false)
+            .expect("upload");
+        wait_for_refresh();
+    }
+}
+
 #[test]
 fn the_mapper_is_hot_swapped_from_s3_and_bad_objects_keep_the_previous_one() {
-    let moto = crate::common::moto::Moto::start();
-    let s3 = moto.client();
-    let mapper_a = rds_forwarder::embedded::DEFAULT_MAPPER.to_vec();
     let mapper_b = std::fs::read(test_component("test_mapper")).unwrap();
-    s3.put("mappers", "mapper.wasm", &mapper_a, true)
-        .expect("upload A");
-
-    let collector = CollectorProcess::start(&test_license());
-    let api = RuntimeApi::start();
-    let mut env = moto.env();
-    env.push(("MAPPER_URI", "s3://mappers/mapper.wasm".into()));
-    env.push(("MAPPER_REFRESH_SECONDS", "1".into()));
-    let lambda = Bootstrap::start(&api, &collector, &env);
+    let FromS3 {
+        s3,
+        collector,
+        api,
+        lambda,
+        _moto,
+        ..
+    } = FromS3::start("mappers", &[]);
     let event = fixture("rds-db-proxy-event.json");
     let version = env!("CARGO_PKG_VERSION");
 
@@ -422,43 +466,24 @@ fn a_mapper_that_fails_its_pinned_sha256_never_runs_and_nothing_maps_in_its_plac
 /// A hot swap to a mapper that rejects the mapping config in force is refused by its dry run.
 #[test]
 fn a_hot_swap_to_a_mapper_that_rejects_the_live_rules_is_refused() {
-    let moto = crate::common::moto::Moto::start();
-    let s3 = moto.client();
-    s3.put(
+    let f = FromS3::start(
         "rules",
-        "mapper.wasm",
-        rds_forwarder::embedded::DEFAULT_MAPPER,
-        true,
-    )
-    .expect("upload A");
-    let collector = CollectorProcess::start(&test_license());
-    let api = RuntimeApi::start();
-    let mut env = moto.env();
-    env.push(("MAPPER_URI", "s3://rules/mapper.wasm".into()));
-    env.push(("MAPPER_REFRESH_SECONDS", "1".into()));
-    env.push(("MAPPER_CONFIG", r#"{"tags": {"team": "dba"}}"#.into()));
-    let lambda = Bootstrap::start(&api, &collector, &env);
+        &[("MAPPER_CONFIG", r#"{"tags": {"team": "dba"}}"#.into())],
+    );
     let event = fixture("rds-db-proxy-event.json");
     let default = format!("rds-mapper@{}", env!("CARGO_PKG_VERSION"));
-    api.invoke("a", &event, ANSWER_WITHIN);
-    assert_eq!(response(&api, "a")["mapper"], default);
-    s3.put(
-        "rules",
-        "mapper.wasm",
-        &std::fs::read(test_component("test_mapper")).unwrap(),
-        false,
-    )
-    .expect("upload B");
-    wait_for_refresh();
-    api.invoke("b", &event, ANSWER_WITHIN);
-    assert_eq!(response(&api, "b")["mapper"], default);
-    let refused = line_of(&lambda.logs(), "Mapper update refused");
+    f.api.invoke("a", &event, ANSWER_WITHIN);
+    assert_eq!(response(&f.api, "a")["mapper"], default);
+    f.upload(&std::fs::read(test_component("test_mapper")).unwrap());
+    f.api.invoke("b", &event, ANSWER_WITHIN);
+    assert_eq!(response(&f.api, "b")["mapper"], default);
+    let refused = line_of(&f.lambda.logs(), "Mapper update refused");
     assert!(
         refused.contains("test-mapper takes no mapping config (rules)"),
         "{refused}"
     );
-    collector.wait_for(2);
-    let _ = collector.finish();
+    f.collector.wait_for(2);
+    let _ = f.collector.finish();
 }
 
 /// A missing mapper fails closed, and loads once it is uploaded; an unpinned .cwasm is refused
@@ -586,27 +611,13 @@ fn a_missing_or_unpinned_mapper_fails_closed_at_cold_start_and_at_refresh() {
 /// that traps or errs there is refused, and the mapper in use keeps serving.
 #[test]
 fn a_hot_swap_to_a_mapper_that_traps_or_errs_under_the_live_settings_is_refused() {
-    let moto = crate::common::moto::Moto::start();
-    let s3 = moto.client();
-    s3.put(
-        "swap",
-        "mapper.wasm",
-        rds_forwarder::embedded::DEFAULT_MAPPER,
-        true,
-    )
-    .expect("upload A");
-    let collector = CollectorProcess::start(&test_license());
-    let api = RuntimeApi::start();
-    let mut env = moto.env();
-    env.push(("MAPPER_URI", "s3://swap/mapper.wasm".into()));
-    env.push(("MAPPER_REFRESH_SECONDS", "1".into()));
     // The default mapper ignores `mode`; the test mappers act on it.
-    env.push(("MAPPER_SETTINGS", "mode=trap".into()));
-    let lambda = Bootstrap::start(&api, &collector, &env);
+    let f = FromS3::start("swap", &[("MAPPER_SETTINGS", "mode=trap".into())]);
+    let (api, lambda) = (&f.api, &f.lambda);
     let event = fixture("rds-db-proxy-event.json");
     let default = format!("rds-mapper@{}", env!("CARGO_PKG_VERSION"));
     api.invoke("a", &event, ANSWER_WITHIN);
-    assert_eq!(response(&api, "a")["mapper"], default);
+    assert_eq!(response(api, "a")["mapper"], default);
     let candidates = [
         (
             "test_mapper",
@@ -618,17 +629,10 @@ fn a_hot_swap_to_a_mapper_that_traps_or_errs_under_the_live_settings_is_refused(
         ),
     ];
     for (i, (name, reason)) in candidates.iter().enumerate() {
-        s3.put(
-            "swap",
-            "mapper.wasm",
-            &std::fs::read(test_component(name)).unwrap(),
-            false,
-        )
-        .expect("upload");
-        wait_for_refresh();
+        f.upload(&std::fs::read(test_component(name)).unwrap());
         let id = format!("after-{name}");
         api.invoke(&id, &event, ANSWER_WITHIN);
-        assert_eq!(response(&api, &id)["mapper"], default, "{name}");
+        assert_eq!(response(api, &id)["mapper"], default, "{name}");
         let refused: Vec<String> = lambda
             .logs()
             .lines()
@@ -638,8 +642,8 @@ fn a_hot_swap_to_a_mapper_that_traps_or_errs_under_the_live_settings_is_refused(
         assert_eq!(refused.len(), i + 1, "{name}");
         assert!(refused[i].contains(reason), "{name}: {}", refused[i]);
     }
-    collector.wait_for(3);
-    let _ = collector.finish();
+    f.collector.wait_for(3);
+    let _ = f.collector.finish();
 }
 
 /// Settings that give up confirmed delivery stop the function at start, reported to the
