@@ -74,14 +74,19 @@ impl SourceError {
     /// Whether the same object would be refused again: a bad object, not a failure to reach
     /// it. Such a refusal is remembered by the object's version; anything else is retried at
     /// the next refresh.
+    /// A dry run that ran out of time may only have met a slow or busy machine, so it is tried
+    /// again too.
     pub fn is_deterministic(&self) -> bool {
-        matches!(
-            self,
+        match self {
             SourceError::Sha256Mismatch { .. }
-                | SourceError::Load(_)
-                | SourceError::TooLarge { .. }
-                | SourceError::DryRun { .. }
-        )
+            | SourceError::Load(_)
+            | SourceError::TooLarge { .. } => true,
+            SourceError::DryRun { error, .. } => !matches!(
+                error,
+                crate::sandbox::RunError::Timeout { .. } | crate::sandbox::RunError::Stalled { .. }
+            ),
+            _ => false,
+        }
     }
 }
 
@@ -180,5 +185,24 @@ impl Revalidation {
         }
         self.last_check = Some(Instant::now());
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::RunError;
+
+    #[test]
+    fn a_bad_object_is_remembered_and_a_slow_dry_run_or_a_failed_fetch_is_not() {
+        let dry_run = |error| SourceError::DryRun {
+            event: "awslogs-mysql-error",
+            error,
+        };
+        assert!(dry_run(RunError::Trap("unreachable".into())).is_deterministic());
+        assert!(!dry_run(RunError::Timeout { budget_ms: 5000 }).is_deterministic());
+        assert!(!dry_run(RunError::Stalled { limit_ms: 6000 }).is_deterministic());
+        assert!(SourceError::Load(LoadError::NotWasm).is_deterministic());
+        assert!(!SourceError::S3(S3Error::NoCredentials).is_deterministic());
     }
 }
