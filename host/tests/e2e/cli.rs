@@ -373,3 +373,37 @@ fn bench_hands_off_to_the_tools_beside_the_binary() {
         );
     }
 }
+
+/// The collector takes its key from a file too (off the command line); a bad key is refused
+/// naming where it came from, never echoing it.
+#[test]
+fn the_collector_reads_its_license_from_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("license");
+    std::fs::write(&file, "x4c1p2g0g40o4-SECRET!-xq3gf208h44ok\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rds-forwarder"))
+        .args(["collector", "--listen", "127.0.0.1:0", "--license-file"])
+        .arg(&file)
+        .env_remove("WHATAP_LICENSE")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("error: --license-file: the license is malformed"),
+        "{err}"
+    );
+    assert!(!err.contains("SECRET"), "{err}");
+    let missing = Command::new(env!("CARGO_BIN_EXE_rds-forwarder"))
+        .args(["collector", "--listen", "127.0.0.1:0", "--license-file"])
+        .arg(dir.path().join("none"))
+        .env_remove("WHATAP_LICENSE")
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stderr(&missing).contains("cannot read the license"),
+        "{}",
+        stderr(&missing)
+    );
+}
