@@ -10,6 +10,11 @@
 
 use std::sync::Arc;
 
+use rds_record::FieldRef;
+use rds_record::packed::{
+    KIND_BOOLEAN, KIND_FLOAT, KIND_INTEGER, KIND_TEXT, PackedError, Unpacked,
+};
+
 use crate::record::{FieldValue, Record, RecordParts, Tags, Text};
 
 /// A packed batch, built a record at a time. Kept between batches so that its buffers are
@@ -35,15 +40,6 @@ pub enum PackError {
         "a record of another log stream's tags than its batch's (a batch sends one stream's tags)"
     )]
     OtherStream,
-}
-
-/// A packed batch that breaks the layout: only a batch built by hand can.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the packed batch breaks the layout at word {word}, string {string}: {what}")]
-pub struct Malformed {
-    pub word: usize,
-    pub string: usize,
-    pub what: &'static str,
 }
 
 /// Where the layout puts the count of records: after the count of stream tags (the stream
@@ -165,20 +161,20 @@ impl Packed {
         for (k, v) in r.fields() {
             match v {
                 FieldValue::Text(s) => {
-                    self.words.push(0);
+                    self.words.push(KIND_TEXT);
                     self.string(k)?;
                     self.string(s)?;
                 }
                 FieldValue::Integer(i) => {
-                    self.words.extend([1, i]);
+                    self.words.extend([KIND_INTEGER, i]);
                     self.string(k)?;
                 }
                 FieldValue::Float(f) => {
-                    self.words.extend([2, f.to_bits() as i64]);
+                    self.words.extend([KIND_FLOAT, f.to_bits() as i64]);
                     self.string(k)?;
                 }
                 FieldValue::Boolean(b) => {
-                    self.words.extend([3, i64::from(b)]);
+                    self.words.extend([KIND_BOOLEAN, i64::from(b)]);
                     self.string(k)?;
                 }
             }
@@ -234,91 +230,41 @@ impl Packed {
             .collect()
     }
 
-    /// The records, read back as the host reads them; for tests and [`Collect`](crate::Collect).
-    /// Records of one batch share one stream-tag list, as they did when packed.
-    pub fn unpack(&self) -> Result<Vec<Record>, Malformed> {
-        let strings = self.strings();
-        let mut r = Reader {
-            words: &self.words,
-            strings: &strings,
-            word: 0,
-            string: 0,
+    /// The records, read back by the layout's one reader (`rds_record::packed`, which the host
+    /// reads with); for tests and [`Collect`](crate::Collect). Records of one batch share one
+    /// stream-tag list, as they did when packed.
+    pub fn unpack(&self) -> Result<Vec<Record>, PackedError> {
+        let unpacked = Unpacked::read(&self.text, &self.ends, &self.words)?;
+        let records = unpacked.records();
+        let batch = unpacked.batch(&records);
+        let owned = |(k, v): &(&str, &str)| -> (Text, Text) {
+            (Text::Owned((*k).to_owned()), Text::Owned((*v).to_owned()))
         };
-        let stream = r.count("the count of stream tags")?;
-        let mut tags: Tags = Vec::with_capacity(stream.min(strings.len()));
-        for _ in 0..stream {
-            tags.push((
-                r.text("a stream tag's key")?,
-                r.text("a stream tag's value")?,
-            ));
-        }
-        let stream = Arc::new(tags);
-        let n = r.count("the count of records")?;
-        let mut out = Vec::with_capacity(n.min(self.words.len()));
-        for _ in 0..n {
-            let mut rec = Record::new("", r.word("a time")?, String::new());
-            rec.line = r.word("a line")?;
-            rec.stream_tags = Arc::clone(&stream);
-            let (tags, fields) = (r.count("a tag count")?, r.count("a field count")?);
-            rec.category = r.text("a category")?;
-            rec.content = r.text("a content")?.into_owned();
-            for _ in 0..tags {
-                rec.tags
-                    .push((r.text("a tag's key")?, r.text("a tag's value")?));
-            }
-            for _ in 0..fields {
-                let kind = r.word("a field kind")?;
-                let key = r.text("a field's key")?;
-                let value = match kind {
-                    0 => FieldValue::Text(r.text("a text field's value")?.into_owned()),
-                    1 => FieldValue::Integer(r.word("an integer field's value")?),
-                    2 => FieldValue::Float(f64::from_bits(r.word("a float field's value")? as u64)),
-                    3 => FieldValue::Boolean(r.word("a boolean field's value")? != 0),
-                    _ => return Err(r.malformed("a field kind other than 0 to 3")),
-                };
-                rec.fields.push((key, value));
-            }
-            out.push(rec);
-        }
-        if r.word != self.words.len() || r.string != strings.len() {
-            return Err(r.malformed("words or strings left over"));
-        }
-        Ok(out)
-    }
-}
-
-/// Where [`Packed::unpack`] is in the words and strings.
-struct Reader<'p> {
-    words: &'p [i64],
-    strings: &'p [&'p str],
-    word: usize,
-    string: usize,
-}
-
-impl Reader<'_> {
-    fn malformed(&self, what: &'static str) -> Malformed {
-        Malformed {
-            word: self.word,
-            string: self.string,
-            what,
-        }
-    }
-
-    fn word(&mut self, what: &'static str) -> Result<i64, Malformed> {
-        let w = *self.words.get(self.word).ok_or(self.malformed(what))?;
-        self.word += 1;
-        Ok(w)
-    }
-
-    fn count(&mut self, what: &'static str) -> Result<usize, Malformed> {
-        let w = self.word(what)?;
-        usize::try_from(w).map_err(|_| self.malformed(what))
-    }
-
-    fn text(&mut self, what: &'static str) -> Result<Text, Malformed> {
-        let s = *self.strings.get(self.string).ok_or(self.malformed(what))?;
-        self.string += 1;
-        Ok(Text::Owned(s.to_owned()))
+        let stream = Arc::new(batch.stream_tags.iter().map(owned).collect::<Tags>());
+        Ok(batch
+            .records
+            .iter()
+            .map(|r| {
+                let mut rec = Record::new(r.category.to_owned(), r.time, r.content.to_owned());
+                rec.line = r.line;
+                rec.stream_tags = Arc::clone(&stream);
+                rec.tags = r.tags.iter().map(owned).collect();
+                rec.fields = r
+                    .fields
+                    .iter()
+                    .map(|(k, v)| {
+                        let value = match *v {
+                            FieldRef::Text(t) => FieldValue::Text(t.to_owned()),
+                            FieldRef::Integer(i) => FieldValue::Integer(i),
+                            FieldRef::Float(f) => FieldValue::Float(f),
+                            FieldRef::Boolean(b) => FieldValue::Boolean(b),
+                        };
+                        (Text::Owned((*k).to_owned()), value)
+                    })
+                    .collect();
+                rec
+            })
+            .collect())
     }
 }
 
@@ -422,13 +368,19 @@ mod tests {
         let mut p = Packed::default();
         p.pack(&[record(&stream(), "one")]).unwrap();
         p.words[5] = 9; // the field count: more fields than there are
-        let e = p.unpack().unwrap_err();
-        assert_eq!((e.word, e.what), (13, "a field kind"));
+        assert_eq!(
+            p.unpack().unwrap_err(),
+            PackedError::BadCount {
+                what: "a record's fields",
+                index: 5,
+                value: 9
+            }
+        );
         p.words[5] = 4;
         p.words[6] = 7; // a field kind
         assert_eq!(
-            p.unpack().unwrap_err().what,
-            "a field kind other than 0 to 3"
+            p.unpack().unwrap_err(),
+            PackedError::BadKind { index: 6, value: 7 }
         );
     }
 }

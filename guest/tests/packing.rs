@@ -156,3 +156,58 @@ proptest! {
         both_ways(&awslogs(log_type, &messages), SMALL);
     }
 }
+
+/// A batch the library packs, for the round-trip property test below.
+fn packed_batch(contents: &[String], n: i64) -> rds_mapper::packed::Packed {
+    let records: Vec<rds_mapper::Record> = contents
+        .iter()
+        .map(|c| {
+            let mut r = rds_mapper::Record::new("#RDS_LOG", n, c.clone());
+            r.set_tag("level", "info");
+            r.set_field("text", rds_mapper::FieldValue::Text(c.clone()));
+            r.set_field("n", rds_mapper::FieldValue::Integer(n));
+            r.set_field("f", rds_mapper::FieldValue::Float(n as f64 / 3.0));
+            r.set_field("b", rds_mapper::FieldValue::Boolean(n % 2 == 0));
+            r
+        })
+        .collect();
+    let mut p = rds_mapper::packed::Packed::default();
+    p.pack(&records).unwrap();
+    p
+}
+
+proptest::proptest! {
+    /// The library's packing reads back as the records it packed; one word or end
+    /// changed gives records or an error, never a panic.
+    #[test]
+    fn the_guest_librarys_packing_reads_back_and_survives_one_change(
+        contents in proptest::collection::vec(".{0,12}", 0..6),
+        n in proptest::num::i64::ANY,
+        at in proptest::num::usize::ANY,
+        to in proptest::num::i64::ANY,
+    ) {
+        let p = packed_batch(&contents, n);
+        let u = rds_record::packed::Unpacked::read(p.text(), p.ends(), p.words()).unwrap();
+        let records = u.records();
+        proptest::prop_assert_eq!(records.len(), contents.len());
+        for (r, c) in records.iter().zip(&contents) {
+            proptest::prop_assert_eq!((r.content, r.time, r.tags), (c.as_str(), n, &[("level", "info")][..]));
+            proptest::prop_assert_eq!(r.fields, &[
+                ("text", rds_record::FieldRef::Text(c)),
+                ("n", rds_record::FieldRef::Integer(n)),
+                ("f", rds_record::FieldRef::Float(n as f64 / 3.0)),
+                ("b", rds_record::FieldRef::Boolean(n % 2 == 0)),
+            ][..]);
+        }
+        let mut words = p.words().to_vec();
+        let mut ends = p.ends().to_vec();
+        if at % 2 == 0 && !words.is_empty() {
+            let i = at / 2 % words.len();
+            words[i] = to;
+        } else if !ends.is_empty() {
+            let i = at / 2 % ends.len();
+            ends[i] = to as u32;
+        }
+        let _ = rds_record::packed::Unpacked::read(p.text(), &ends, &words);
+    }
+}

@@ -16,7 +16,6 @@ pub mod contract;
 mod engine;
 pub mod error;
 mod origin;
-mod packed;
 mod sink_import;
 pub mod state;
 

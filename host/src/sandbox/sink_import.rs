@@ -8,7 +8,7 @@
 //!
 //! Even in place, `send` and `send-tagged` cost a lookup and a check per string, a third of
 //! the mapping's time; `send-packed` (1.2) takes the batch's text as one string and its shape
-//! as numbers (see `packed.rs`), which is what the library's mappers send.
+//! as numbers (read by `rds_record::packed`), which is what the library's mappers send.
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -17,9 +17,9 @@ use wasmtime::component::{ComponentType, Lift, Linker, WasmList, WasmStr};
 use wasmtime::{AsContext, StoreContextMut};
 
 use super::contract::{HOST_CONTRACT, PACKAGE};
-use super::packed::Unpacked;
 use super::state::HostState;
 use crate::sink::{BatchRef, FieldRef, RecordRef};
+use rds_record::packed::Unpacked;
 
 /// `log-record`, as handles into the guest's memory.
 #[derive(ComponentType, Lift)]

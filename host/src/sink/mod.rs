@@ -11,6 +11,8 @@ use std::pin::Pin;
 
 use thiserror::Error;
 
+pub use rds_record::{BatchRef, FieldRef, RecordRef, wire_tags};
+
 use crate::sandbox::bindings::{FieldValue, LogRecord};
 
 /// A boxed future, so `RecordSink` stays object-safe.
@@ -23,19 +25,6 @@ pub enum SinkError {
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Delivery(String),
-}
-
-/// The override rule of both batch forms: the stream's tags, less those the record sets
-/// itself, then the record's own.
-fn wire_tags<'a, T: AsRef<str>>(
-    stream: &'a [(T, T)],
-    own: &'a [(T, T)],
-) -> impl Iterator<Item = (&'a str, &'a str)> + use<'a, T> {
-    stream
-        .iter()
-        .filter(move |(k, _)| !own.iter().any(|(o, _)| o.as_ref() == k.as_ref()))
-        .chain(own)
-        .map(|(k, v)| (k.as_ref(), v.as_ref()))
 }
 
 /// One `sink.send` from a mapper: records, and the tags they all carry.
@@ -91,83 +80,17 @@ impl Batch {
             .map(|(r, tags)| LogRecord { tags, ..r })
             .collect()
     }
-}
 
-/// A field value as the mapper sent it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum FieldRef<'a> {
-    Text(&'a str),
-    Integer(i64),
-    Float(f64),
-    Boolean(bool),
-}
-
-impl<'a> FieldRef<'a> {
-    /// The owned value borrowed: the one place that maps the owned form to this one.
-    pub fn of(value: &'a FieldValue) -> FieldRef<'a> {
-        match value {
-            FieldValue::Text(s) => FieldRef::Text(s),
-            FieldValue::Integer(i) => FieldRef::Integer(*i),
-            FieldValue::Float(f) => FieldRef::Float(*f),
-            FieldValue::Boolean(b) => FieldRef::Boolean(*b),
-        }
-    }
-
-    /// This value, owned: the one place that maps it back.
-    pub fn to_owned_value(self) -> FieldValue {
-        match self {
-            FieldRef::Text(s) => FieldValue::Text(s.to_owned()),
-            FieldRef::Integer(i) => FieldValue::Integer(i),
-            FieldRef::Float(f) => FieldValue::Float(f),
-            FieldRef::Boolean(b) => FieldValue::Boolean(b),
-        }
-    }
-}
-
-/// A record as the mapper sent it, borrowed from the sandbox's memory for the length of one
-/// `send`: the host reads what it needs (to encode it) without copying every string first.
-#[derive(Debug, Clone, Copy)]
-pub struct RecordRef<'a> {
-    pub category: &'a str,
-    pub time: i64,
-    /// The record's own tags (after the batch's stream tags).
-    pub tags: &'a [(&'a str, &'a str)],
-    pub fields: &'a [(&'a str, FieldRef<'a>)],
-    pub content: &'a str,
-    pub line: i64,
-}
-
-/// One `sink.send`, borrowed; see [`Batch`] for the owned form.
-#[derive(Debug, Clone, Copy)]
-pub struct BatchRef<'a> {
-    pub stream_tags: &'a [(&'a str, &'a str)],
-    pub records: &'a [RecordRef<'a>],
-}
-
-impl<'a> BatchRef<'a> {
-    pub fn len(&self) -> usize {
-        self.records.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
-    }
-
-    /// A record's tags as they go on the wire: the stream's, less those the record overrides,
-    /// then the record's own.
-    pub fn tags(&self, r: &RecordRef<'a>) -> impl Iterator<Item = (&'a str, &'a str)> + use<'a> {
-        wire_tags(self.stream_tags, r.tags)
-    }
-
-    pub fn to_owned(&self) -> Batch {
+    /// A borrowed batch, owned (what the memory sink keeps).
+    pub fn from_ref(batch: &BatchRef<'_>) -> Batch {
         let pairs = |t: &[(&str, &str)]| -> Vec<(String, String)> {
             t.iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect()
         };
         Batch {
-            stream_tags: pairs(self.stream_tags),
-            records: self
+            stream_tags: pairs(batch.stream_tags),
+            records: batch
                 .records
                 .iter()
                 .map(|r| LogRecord {
@@ -177,7 +100,7 @@ impl<'a> BatchRef<'a> {
                     fields: r
                         .fields
                         .iter()
-                        .map(|(k, v)| ((*k).to_owned(), v.to_owned_value()))
+                        .map(|(k, v)| ((*k).to_owned(), owned_field(*v)))
                         .collect(),
                     content: r.content.to_owned(),
                     line: r.line,
@@ -185,9 +108,7 @@ impl<'a> BatchRef<'a> {
                 .collect(),
         }
     }
-}
 
-impl Batch {
     /// Runs `f` on this batch borrowed, as a sink receives it.
     pub fn with_ref<R>(&self, f: impl FnOnce(&BatchRef<'_>) -> R) -> R {
         fn pairs(t: &[(String, String)]) -> Vec<(&str, &str)> {
@@ -201,7 +122,7 @@ impl Batch {
             .map(|r| {
                 r.fields
                     .iter()
-                    .map(|(k, v)| (k.as_str(), FieldRef::of(v)))
+                    .map(|(k, v)| (k.as_str(), field_ref(v)))
                     .collect()
             })
             .collect();
@@ -222,6 +143,26 @@ impl Batch {
             stream_tags: &stream,
             records: &records,
         })
+    }
+}
+
+/// A field value borrowed: the one place that maps the contract's owned form to the borrowed one.
+pub fn field_ref(value: &FieldValue) -> FieldRef<'_> {
+    match value {
+        FieldValue::Text(s) => FieldRef::Text(s),
+        FieldValue::Integer(i) => FieldRef::Integer(*i),
+        FieldValue::Float(f) => FieldRef::Float(*f),
+        FieldValue::Boolean(b) => FieldRef::Boolean(*b),
+    }
+}
+
+/// A borrowed field value, owned: the one place that maps it back.
+pub fn owned_field(value: FieldRef<'_>) -> FieldValue {
+    match value {
+        FieldRef::Text(s) => FieldValue::Text(s.to_owned()),
+        FieldRef::Integer(i) => FieldValue::Integer(i),
+        FieldRef::Float(f) => FieldValue::Float(f),
+        FieldRef::Boolean(b) => FieldValue::Boolean(b),
     }
 }
 
@@ -296,7 +237,7 @@ impl Memory {
 
 impl RecordSink for Memory {
     fn send(&mut self, batch: &BatchRef<'_>) -> SinkFuture<'_> {
-        self.batches.push(batch.to_owned());
+        self.batches.push(Batch::from_ref(batch));
         Box::pin(async { Ok(()) })
     }
 }
@@ -378,7 +319,7 @@ mod tests {
             ]
         );
         // Borrowed and back, the same batch.
-        assert_eq!(batch.with_ref(|b| b.to_owned()), batch);
+        assert_eq!(batch.with_ref(Batch::from_ref), batch);
         let borrowed: Vec<Vec<(String, String)>> = batch.with_ref(|b| {
             b.records
                 .iter()

@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use super::{BatchRef, RecordSink, SinkFuture};
+use super::{Batch, BatchRef, RecordSink, SinkFuture};
 use crate::record_json;
 use crate::sandbox::bindings::LogRecord;
 
@@ -10,7 +10,7 @@ pub struct Stdout;
 
 impl RecordSink for Stdout {
     fn send(&mut self, batch: &BatchRef<'_>) -> SinkFuture<'_> {
-        let written = write_batch(&batch.to_owned().into_records());
+        let written = write_batch(&Batch::from_ref(batch).into_records());
         Box::pin(async move {
             match written {
                 // The reader went away (`| head`): stop quietly, as Unix tools do.
