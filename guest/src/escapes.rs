@@ -79,11 +79,14 @@ pub fn repair_surrogate_escapes(json: &[u8]) -> Option<Vec<u8>> {
                 continue;
             }
             (Some(b'u'), Some(_)) => 6,
-            (Some(_), _) => 2,
-            (None, _) => 1,
+            // Every escape JSON has is ASCII (an escaped backslash included, so its second
+            // backslash starts nothing); after anything else only the backslash is taken,
+            // never part of a character.
+            (Some(b), _) if b.is_ascii() => 2,
+            _ => 1,
         };
-        out.push_str(&rest[..used.min(rest.len())]);
-        rest = &rest[used.min(rest.len())..];
+        out.push_str(&rest[..used]);
+        rest = &rest[used..];
     }
     out.push_str(rest);
     changed.then(|| out.into_bytes())
@@ -113,5 +116,9 @@ mod tests {
         assert_eq!(value["c"], "\\ud800");
         assert_eq!(value["d"], "\u{fffd}\n");
         assert_eq!(repair_surrogate_escapes(br#"{"b":"\ud83d\ude00"}"#), None);
+        // A backslash before a character of several bytes (not JSON, but what a fuzzer sends).
+        let odd = r"\ܪ \ud800 \".as_bytes();
+        let repaired = repair_surrogate_escapes(odd).expect("the lone surrogate changed");
+        assert_eq!(String::from_utf8(repaired).unwrap(), r"\ܪ \ufffd \");
     }
 }
