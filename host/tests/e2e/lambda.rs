@@ -74,6 +74,25 @@ fn response(api: &RuntimeApi, id: &str) -> serde_json::Value {
     }
 }
 
+/// The last log line containing `what`.
+fn line_of(logs: &str, what: &str) -> String {
+    logs.lines()
+        .rfind(|l| l.contains(what))
+        .unwrap_or_else(|| panic!("no {what:?} line in {logs}"))
+        .to_owned()
+}
+
+/// The error an invocation answered with.
+fn error_of(api: &RuntimeApi, id: &str) -> (String, String) {
+    match api.outcome(id, ANSWER_WITHIN) {
+        Some(Outcome::Error {
+            error_type,
+            message,
+        }) => (error_type, message),
+        other => panic!("{id}: expected an error, got {other:?}"),
+    }
+}
+
 #[test]
 fn events_in_records_at_the_collector_summaries_back() {
     let collector = CollectorProcess::start(&test_license());
@@ -123,19 +142,12 @@ fn events_in_records_at_the_collector_summaries_back() {
         ),
         (0.into(), 1.into())
     );
-    match api.outcome("req-bad", ANSWER_WITHIN) {
-        Some(Outcome::Error {
-            error_type,
-            message,
-        }) => {
-            assert_eq!(error_type, "BadEvent");
-            assert!(
-                message.starts_with("awslogs.data is not valid base64"),
-                "{message}"
-            );
-        }
-        other => panic!("expected an error, got {other:?}"),
-    }
+    let (error_type, message) = error_of(&api, "req-bad");
+    assert_eq!(error_type, "BadEvent");
+    assert!(
+        message.starts_with("awslogs.data is not valid base64"),
+        "{message}"
+    );
 
     // What reached the collector is what `invoke` maps (receive time aside: none is used).
     let printed = std::process::Command::new(env!("CARGO_BIN_EXE_rds-forwarder"))
@@ -185,21 +197,12 @@ fn an_unreachable_collector_fails_the_invocation_as_retryable_delivery() {
     );
     let _ = gone.finish();
     api.invoke("req-1", &fixture("rds-db-proxy-event.json"), ANSWER_WITHIN);
-    match api.outcome("req-1", ANSWER_WITHIN) {
-        Some(Outcome::Error {
-            error_type,
-            message,
-        }) => {
-            assert_eq!(error_type, "DeliveryFailed");
-            assert!(
-                message.starts_with(
-                    "delivery failed: could not deliver 1 records to WhaTap (127.0.0.1)"
-                ),
-                "{message}"
-            );
-        }
-        other => panic!("expected an error, got {other:?}: {}", lambda.logs()),
-    }
+    let (error_type, message) = error_of(&api, "req-1");
+    assert_eq!(error_type, "DeliveryFailed", "{}", lambda.logs());
+    assert!(
+        message.starts_with("delivery failed: could not deliver 1 records to WhaTap (127.0.0.1)"),
+        "{message}"
+    );
 }
 
 fn wait_for_refresh() {
@@ -380,25 +383,6 @@ fn the_mapper_is_hot_swapped_from_s3_and_bad_objects_keep_the_previous_one() {
         5,
         "{contents:?}"
     );
-}
-
-/// The last log line containing `what`.
-fn line_of(logs: &str, what: &str) -> String {
-    logs.lines()
-        .rfind(|l| l.contains(what))
-        .unwrap_or_else(|| panic!("no {what:?} line in {logs}"))
-        .to_owned()
-}
-
-/// The error an invocation answered with.
-fn error_of(api: &RuntimeApi, id: &str) -> (String, String) {
-    match api.outcome(id, ANSWER_WITHIN) {
-        Some(Outcome::Error {
-            error_type,
-            message,
-        }) => (error_type, message),
-        other => panic!("{id}: expected an error, got {other:?}"),
-    }
 }
 
 #[test]
@@ -811,19 +795,12 @@ fn without_a_valid_mapping_config_nothing_is_mapped() {
         &[("MAPPER_CONFIG", config.display().to_string())],
     );
     api.invoke("c1", &fixture("rds-db-proxy-event.json"), ANSWER_WITHIN);
-    match api.outcome("c1", ANSWER_WITHIN) {
-        Some(Outcome::Error {
-            error_type,
-            message,
-        }) => {
-            assert_eq!(error_type, "MapperConfig");
-            assert!(
-                message.starts_with("MAPPER_CONFIG has no valid version yet"),
-                "{message}"
-            );
-        }
-        other => panic!("expected an error, got {other:?}"),
-    }
+    let (error_type, message) = error_of(&api, "c1");
+    assert_eq!(error_type, "MapperConfig");
+    assert!(
+        message.starts_with("MAPPER_CONFIG has no valid version yet"),
+        "{message}"
+    );
     let (received, _) = collector.finish();
     assert!(
         received.is_empty(),
