@@ -77,9 +77,9 @@ pub fn measure(
         std::fs::copy(&exe, copy).with_context(|| format!("copying to {}", copy.display()))?;
     }
     // The packaged default runs without epoch checks; the same mapper from a file runs with
-    // them (see `runtime::Origin`), and so is precompiled for that, and pinned.
-    let precompile = |trust| {
-        rds_forwarder::sandbox::precompile(embedded::DEFAULT_MAPPER, None, trust)
+    // them (see `rds_forwarder::sandbox::Origin`), and so is precompiled for that, and pinned.
+    let precompile = |checks| {
+        rds_forwarder::sandbox::precompile(embedded::DEFAULT_MAPPER, None, checks)
             .map_err(|e| anyhow::anyhow!("precompiling the embedded mapper: {e:#}"))
     };
     std::fs::write(
