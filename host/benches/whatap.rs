@@ -1,5 +1,7 @@
-//! Encode + send throughput of the WhaTap sink: records → ZipPacks, and records delivered to
-//! the collector emulator on 127.0.0.1 over a secure (HIDE) session with confirmation.
+//! Encode + send throughput of the WhaTap sink: records → ZipPacks at each compression level
+//! and ZipPack size tried (the bytes each puts on the wire are printed beside the times), and
+//! records delivered to the collector emulator on 127.0.0.1 over a secure (HIDE) session with
+//! confirmation, at the default settings.
 //!
 //! Run: `cargo bench -p rds-forwarder --bench whatap`
 
@@ -10,8 +12,9 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rds_forwarder::collector::{Collector, CountReport, Faults};
 use rds_forwarder::sandbox::bindings::{FieldValue, LogRecord};
 use rds_forwarder::whatap::config::WhatapConfig;
-use rds_forwarder::whatap::encode::zip_packs;
-use rds_forwarder::whatap::gzip::Gzip;
+use rds_forwarder::whatap::encode::{AGENT_ZIP_BYTES, DEFAULT_ZIP_BYTES, zip_packs};
+use rds_forwarder::whatap::frame::HEADER_LEN;
+use rds_forwarder::whatap::gzip::{DEFAULT_LEVEL, Gzip};
 use rds_forwarder::whatap::license::License;
 use rds_forwarder::whatap::pack::Header;
 use rds_forwarder::whatap::sink::WhatapSink;
@@ -24,7 +27,7 @@ fn records() -> Vec<LogRecord> {
             category: "#RDS_LOG".into(),
             time: 1_700_000_000_000 + i as i64,
             // As the default mapper makes them: stream tags, then a few own tags that vary
-            // from record to record; ids are fields.
+            // from record to record; the record id is a field.
             tags: vec![
                 ("logGroup".into(), "/aws/rds/instance/prod-mysql/slowquery".into()),
                 ("logStream".into(), "prod-mysql".into()),
@@ -39,10 +42,9 @@ fn records() -> Vec<LogRecord> {
                 ("rows_examined".into(), FieldValue::Integer(95_557_073)),
                 ("user".into(), FieldValue::Text("admin".into())),
                 (
-                    "cw_event_id".into(),
-                    FieldValue::Text(format!("3700000000000000000000000000000000000000000000000{i:07}")),
+                    "record_id".into(),
+                    FieldValue::Text(format!("{:016x}", (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))),
                 ),
-                ("record_id".into(), FieldValue::Text(format!("{:016x}", i * 7919))),
             ],
             content: format!(
                 "# Time: 2023-11-30T07:22:10.190471Z\n# User@Host: admin[admin] @  [127.0.0.1]  Id:  {i}\n\
@@ -58,19 +60,40 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("whatap");
     group.throughput(Throughput::Elements(RECORDS as u64));
     group.sample_size(20);
-    group.bench_function("encode_zip_packs", |b| {
-        let header = Header {
-            pcode: 1,
-            oid: 2,
-            okind: 0,
-            onode: 0,
-            time: 3,
-        };
-        // Borrowed once, as the host receives a batch from the guest; one compressor, as a
-        // sink keeps one.
-        let mut gzip = Gzip::new();
-        records.with_ref(|batch| b.iter(|| zip_packs(batch, header, &mut gzip).expect("encodes")))
-    });
+    let header = Header {
+        pcode: 1,
+        oid: 2,
+        okind: 0,
+        onode: 0,
+        time: 3,
+    };
+    let content: usize = records.records.iter().map(|r| r.content.len()).sum();
+    for level in [1, 4, DEFAULT_LEVEL, 9] {
+        for zip_bytes in [AGENT_ZIP_BYTES, DEFAULT_ZIP_BYTES] {
+            // Borrowed once, as the host receives a batch from the guest; one compressor, as
+            // a sink keeps one.
+            let mut gzip = Gzip::with_level(level);
+            let wire: usize = records.with_ref(|batch| {
+                zip_packs(batch, header, &mut gzip, zip_bytes)
+                    .expect("encodes")
+                    .iter()
+                    .map(|p| p.bytes.len() + HEADER_LEN)
+                    .sum()
+            });
+            eprintln!(
+                "level {level}, {} KiB ZipPacks: {wire} bytes on the wire for {content} bytes of \
+                 content ({:.3} per byte)",
+                zip_bytes >> 10,
+                wire as f64 / content as f64
+            );
+            let name = format!("encode_zip_packs/level_{level}/zip_{}k", zip_bytes >> 10);
+            group.bench_function(name, |b| {
+                records.with_ref(|batch| {
+                    b.iter(|| zip_packs(batch, header, &mut gzip, zip_bytes).expect("encodes"))
+                })
+            });
+        }
+    }
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

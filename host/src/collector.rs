@@ -9,7 +9,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -77,6 +77,8 @@ pub struct Collector {
     data_frames: AtomicUsize,
     dropped: AtomicUsize,
     pub connections: AtomicUsize,
+    /// Bytes of data frames read, headers included: what a sender's `wire_bytes` counts.
+    pub data_bytes: AtomicU64,
 }
 
 impl Collector {
@@ -87,6 +89,7 @@ impl Collector {
             data_frames: AtomicUsize::new(0),
             dropped: AtomicUsize::new(0),
             connections: AtomicUsize::new(0),
+            data_bytes: AtomicU64::new(0),
         })
     }
 
@@ -187,6 +190,10 @@ impl Collector {
                 continue;
             }
             frames_here += 1;
+            self.data_bytes.fetch_add(
+                (crate::whatap::frame::HEADER_LEN + frame.payload.len()) as u64,
+                Ordering::SeqCst,
+            );
             let flapping = self
                 .faults
                 .flap_at_data_frame
@@ -223,6 +230,7 @@ impl Collector {
             match OneWayFrame::parse(&buf).map_err(|e| format!("bad one-way frame: {e}"))? {
                 Some((frame, used)) => {
                     buf.drain(..used);
+                    self.data_bytes.fetch_add(used as u64, Ordering::SeqCst);
                     if frame.pcode != self.license.pcode
                         || frame.license_hash != self.license.hash()
                     {

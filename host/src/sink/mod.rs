@@ -185,6 +185,12 @@ pub trait RecordSink: Send + Any {
     /// Bounds later sends by an outside deadline (the Lambda invocation's); no-op by default.
     fn set_deadline(&mut self, _deadline: Option<std::time::Instant>) {}
 
+    /// Bytes this sink has put on the network so far (data frames, re-sends included), for
+    /// summaries; `None` for a sink that sends nothing over a network.
+    fn wire_bytes(&self) -> Option<u64> {
+        None
+    }
+
     /// Flushes and closes whatever the sink holds open (end of a run, or shutdown).
     fn close(&mut self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
         Box::pin(async {})

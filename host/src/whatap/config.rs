@@ -15,11 +15,14 @@
 //! | `WHATAP_MAX_ATTEMPTS` | 6 | attempts at one batch |
 //! | `WHATAP_CONFIRM` | `on` | after each batch, a TIME_SYNC round trip proves the collector read it |
 //! | `WHATAP_IDLE_RECONNECT_MS` | 60000 | a connection idle longer is replaced before it carries data |
+//! | `WHATAP_COMPRESSION_LEVEL` | 6 | gzip level of ZipPacks, 0 (stored) to 9 (smallest) |
+//! | `WHATAP_ZIP_BYTES` | 1048576 | bytes of records per ZipPack, 4096 to 4194304 (WhaTap's agents send 65536) |
 
 use std::time::Duration;
 
 use thiserror::Error;
 
+use super::encode::{DEFAULT_ZIP_BYTES, MAX_ZIP_BYTES, MIN_ZIP_BYTES};
 use super::handshake::Protection;
 use super::license::{License, LicenseError};
 
@@ -57,6 +60,11 @@ pub struct WhatapConfig {
     /// A warm connection idle for longer is replaced before it is written to: NAT gateways
     /// and load balancers forget idle flows after 350 s (AWS) or less, often silently.
     pub idle_reconnect: Duration,
+    /// The gzip level of ZipPacks: bytes on the wire cost more than the CPU time to shrink
+    /// them (see `gzip::DEFAULT_LEVEL`).
+    pub compression_level: u32,
+    /// Bytes of serialized records per ZipPack (`encode::DEFAULT_ZIP_BYTES`).
+    pub zip_bytes: usize,
 }
 
 /// Splits `a/b`, `a,b` (with spaces) into hosts.
@@ -149,6 +157,25 @@ impl WhatapConfig {
             }
         };
         let max_attempts = number("WHATAP_MAX_ATTEMPTS", 6)?;
+        let compression_level = match get("WHATAP_COMPRESSION_LEVEL") {
+            None => super::gzip::DEFAULT_LEVEL,
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n <= super::gzip::MAX_LEVEL)
+                .ok_or(ConfigError::Invalid {
+                    var: "WHATAP_COMPRESSION_LEVEL",
+                    why: format!("expected 0 to 9, got {v:?}"),
+                })?,
+        };
+        let zip_bytes = number("WHATAP_ZIP_BYTES", DEFAULT_ZIP_BYTES as u64)?;
+        let zip_bytes = usize::try_from(zip_bytes)
+            .ok()
+            .filter(|n| (MIN_ZIP_BYTES..=MAX_ZIP_BYTES).contains(n))
+            .ok_or(ConfigError::Invalid {
+                var: "WHATAP_ZIP_BYTES",
+                why: format!("expected {MIN_ZIP_BYTES} to {MAX_ZIP_BYTES}, got {zip_bytes}"),
+            })?;
         Ok(WhatapConfig {
             hosts,
             port,
@@ -161,6 +188,8 @@ impl WhatapConfig {
             max_attempts: u32::try_from(max_attempts).unwrap_or(u32::MAX),
             confirm: confirm && transport != Transport::OneWay,
             idle_reconnect: Duration::from_millis(number("WHATAP_IDLE_RECONNECT_MS", 60_000)?),
+            compression_level,
+            zip_bytes,
         })
     }
 
@@ -199,7 +228,35 @@ mod tests {
         );
         assert_eq!(c.transport, Transport::Secure(Protection::Hide));
         assert!(c.confirm);
+        assert_eq!((c.compression_level, c.zip_bytes), (6, 1 << 20));
         assert_eq!(parse_hosts("a,b/c, "), ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn compression_settings_are_read_and_bounded() {
+        let with = |k, v| cfg(&[("WHATAP_HOST", "h"), ("WHATAP_LICENSE", LICENSE), (k, v)]);
+        let c = with("WHATAP_COMPRESSION_LEVEL", "9").unwrap();
+        assert_eq!(c.compression_level, 9);
+        assert_eq!(
+            with("WHATAP_COMPRESSION_LEVEL", "0")
+                .unwrap()
+                .compression_level,
+            0
+        );
+        assert_eq!(
+            with("WHATAP_COMPRESSION_LEVEL", "10")
+                .unwrap_err()
+                .to_string(),
+            "WHATAP_COMPRESSION_LEVEL is invalid: expected 0 to 9, got \"10\""
+        );
+        assert_eq!(
+            with("WHATAP_ZIP_BYTES", "65536").unwrap().zip_bytes,
+            64 << 10
+        );
+        assert_eq!(
+            with("WHATAP_ZIP_BYTES", "5242880").unwrap_err().to_string(),
+            "WHATAP_ZIP_BYTES is invalid: expected 4096 to 4194304, got 5242880"
+        );
     }
 
     #[test]

@@ -213,14 +213,14 @@ impl Connection {
 
     /// Writes serialized packs as data frames, then (when `confirm`) waits for a TIME_SYNC
     /// round trip: the collector handles a connection's frames in order, so its reply proves
-    /// it has read every frame before it.
+    /// it has read every frame before it. Returns the bytes of the data frames written.
     pub async fn send_packs(
         &mut self,
         config: &WhatapConfig,
         who: &Identity,
         packs: &[Vec<u8>],
         confirm: bool,
-    ) -> Result<(), ConnError> {
+    ) -> Result<u64, ConnError> {
         let mut out = Vec::with_capacity(packs.iter().map(|p| p.len() + 32).sum());
         for pack in packs {
             let frame = match (&self.keys, config.transport) {
@@ -236,6 +236,7 @@ impl Connection {
             };
             out.extend_from_slice(&frame);
         }
+        let data_bytes = out.len() as u64;
         let sent_at = next_sync_value(self.last_sync, now_ms());
         if confirm && let Some(keys) = &self.keys {
             self.last_sync = sent_at;
@@ -245,7 +246,7 @@ impl Connection {
         if confirm && self.keys.is_some() {
             self.await_sync(sent_at, config.write_timeout).await?;
         }
-        Ok(())
+        Ok(data_bytes)
     }
 
     async fn write(&mut self, bytes: &[u8], limit: Duration) -> Result<(), ConnError> {

@@ -1,19 +1,22 @@
 //! The WhaTap sink: the host's TCP send capability behind the mapper's `sink.send`.
 //!
-//! A batch is encoded once and written at once; the collector's confirmation of everything an
-//! invocation wrote is awaited once, at its end (`finish`), so mapping is not stalled by a
-//! round trip per batch. What is not yet confirmed is kept, and written again over the next
-//! connection when one fails. Each failure drops the connection; the next attempt connects to
+//! A batch's records are serialized while the mapper waits, then compressed on the
+//! [`Compressor`]'s thread while it maps on, and written in order as they are ready; the
+//! collector's confirmation of everything an invocation wrote is awaited once, at its end
+//! (`finish`), so mapping is not stalled by compression or by a round trip per batch. What is
+//! not yet confirmed is kept, and written again over the next connection when one fails. Each failure drops the connection; the next attempt connects to
 //! the next host in the list with a fresh handshake, with pauses and a limit as the protocol's
 //! delivery plan (`whatap_protocol::retry`) says. The invocation succeeds only when
 //! everything was confirmed; otherwise it fails and Lambda retries the event (at-least-once: a
 //! retried batch may arrive twice).
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use super::compressor::{Compressor, Pending};
 use super::config::WhatapConfig;
 use super::connection::{ConnError, Connection, now_ms};
-use super::encode::zip_packs;
+use super::encode::{MAX_PAYLOAD, raw_packs, zip_packs};
 use super::gzip::Gzip;
 use super::handshake::Identity;
 use super::pack::Header;
@@ -29,6 +32,9 @@ const FAILED_CLOSE: Duration = Duration::from_millis(100);
 /// Queued bytes after which `queue` confirms before taking more, bounding what is kept for
 /// re-sending.
 pub const MAX_UNCONFIRMED_BYTES: usize = 2 << 20;
+/// Uncompressed bytes waiting for the compressor after which `send` waits for it: bounds the
+/// memory a fast mapper can fill ahead of compression.
+pub const MAX_COMPRESSING_BYTES: usize = 8 << 20;
 
 /// What the sink has done, for the invocation summary.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +43,10 @@ pub struct SinkStats {
     pub packs: u64,
     pub connects: u64,
     pub failed_attempts: u64,
+    /// Bytes of data frames written, re-sends included: what leaves the function (the
+    /// handshake and the confirmations are a few dozen bytes per connection and batch, and
+    /// not counted).
+    pub wire_bytes: u64,
 }
 
 pub struct WhatapSink {
@@ -54,14 +64,21 @@ pub struct WhatapSink {
     /// The collector's clock minus ours, from the last confirmation: pack times are stamped
     /// with it.
     clock_delta_ms: i64,
-    /// One compressor for every ZipPack this sink sends (see `gzip`).
+    /// One compressor for the packs `encode` makes (see `gzip`).
     gzip: Gzip,
+    /// The compression thread behind `send`, started with the first send.
+    compressor: Option<Compressor>,
+    /// Packs of this event being compressed, oldest first, with their records and
+    /// uncompressed bytes.
+    compressing: VecDeque<(Pending, usize, usize)>,
+    compressing_bytes: usize,
     pub stats: SinkStats,
 }
 
 impl WhatapSink {
     pub fn new(config: WhatapConfig) -> WhatapSink {
         let who = Identity::new(&config.license, &config.oname);
+        let gzip = Gzip::with_level(config.compression_level);
         WhatapSink {
             config,
             who,
@@ -72,7 +89,10 @@ impl WhatapSink {
             unconfirmed_bytes: 0,
             unconfirmed_records: 0,
             clock_delta_ms: 0,
-            gzip: Gzip::new(),
+            gzip,
+            compressor: None,
+            compressing: VecDeque::new(),
+            compressing_bytes: 0,
             stats: SinkStats::default(),
         }
     }
@@ -98,20 +118,83 @@ impl WhatapSink {
         self.queue_packs(packs, batch.len()).await
     }
 
-    /// Encodes a batch into ZipPacks, stamped with the collector's clock as last measured.
-    pub fn encode(&mut self, batch: &BatchRef<'_>) -> Result<Vec<Vec<u8>>, SinkError> {
-        let header = Header {
+    /// The outer header of the packs made now: stamped with the collector's clock as last
+    /// measured.
+    fn header(&self) -> Header {
+        Header {
             pcode: self.who.pcode,
             oid: self.who.oid,
             okind: 0,
             onode: 0,
             time: now_ms().saturating_add(self.clock_delta_ms),
-        };
-        Ok(zip_packs(batch, header, &mut self.gzip)
-            .map_err(|e| SinkError::Delivery(e.to_string()))?
-            .into_iter()
-            .map(|p| p.bytes)
-            .collect())
+        }
+    }
+
+    /// Serializes a batch's records now and hands their compression to the compressor; a
+    /// single record that may not fit a frame is compressed here, so that a send of it fails
+    /// at once, naming it.
+    fn submit(&mut self, batch: &BatchRef<'_>) -> Result<(), SinkError> {
+        let header = self.header();
+        let level = self.config.compression_level;
+        for raw in raw_packs(batch, self.config.zip_bytes) {
+            let (records, bytes) = (raw.count, raw.records.len());
+            let pending = if raw.count == 1 && bytes > MAX_PAYLOAD / 2 {
+                let pack = super::encode::compress(raw, header, &mut self.gzip)
+                    .map_err(|e| SinkError::Delivery(e.to_string()))?;
+                let (done, pending) = tokio::sync::oneshot::channel();
+                let _ = done.send(Ok(pack));
+                pending
+            } else {
+                self.compressor
+                    .get_or_insert_with(|| Compressor::new(level))
+                    .submit(raw, header)
+            };
+            self.compressing.push_back((pending, records, bytes));
+            self.compressing_bytes += bytes;
+        }
+        Ok(())
+    }
+
+    /// Queues the compressed packs, in order: those already done, or (with `all`) every one,
+    /// waiting for them. More than [`MAX_COMPRESSING_BYTES`] waiting is waited for too.
+    async fn drain(&mut self, all: bool) -> Result<(), SinkError> {
+        while let Some((pending, records, bytes)) = self.compressing.front_mut() {
+            let (records, bytes) = (*records, *bytes);
+            let result = if all || self.compressing_bytes > MAX_COMPRESSING_BYTES {
+                pending.await.ok()
+            } else {
+                match pending.try_recv() {
+                    Ok(r) => Some(r),
+                    Err(tokio::sync::oneshot::error::TryRecvError::Empty) => return Ok(()),
+                    Err(tokio::sync::oneshot::error::TryRecvError::Closed) => None,
+                }
+            };
+            self.compressing.pop_front();
+            self.compressing_bytes -= bytes;
+            let pack = match result {
+                Some(Ok(pack)) => pack,
+                Some(Err(e)) => return Err(SinkError::Delivery(e.to_string())),
+                None => {
+                    return Err(SinkError::Delivery(
+                        "the compression thread stopped".to_owned(),
+                    ));
+                }
+            };
+            self.queue_packs(vec![pack.bytes], records).await?;
+        }
+        Ok(())
+    }
+
+    /// Encodes a batch into ZipPacks, stamped with the collector's clock as last measured.
+    pub fn encode(&mut self, batch: &BatchRef<'_>) -> Result<Vec<Vec<u8>>, SinkError> {
+        let header = self.header();
+        Ok(
+            zip_packs(batch, header, &mut self.gzip, self.config.zip_bytes)
+                .map_err(|e| SinkError::Delivery(e.to_string()))?
+                .into_iter()
+                .map(|p| p.bytes)
+                .collect(),
+        )
     }
 
     /// Writes encoded packs without waiting for a confirmation, so that mapping goes on
@@ -226,7 +309,8 @@ impl WhatapSink {
             self.clock_delta_ms = conn.clock_delta_ms;
             // What an earlier connection took but never confirmed may be lost: send it again.
             if !self.unconfirmed.is_empty() {
-                conn.send_packs(&self.config, &self.who, &self.unconfirmed, false)
+                self.stats.wire_bytes += conn
+                    .send_packs(&self.config, &self.who, &self.unconfirmed, false)
                     .await?;
             }
             self.conn = Some(conn);
@@ -240,7 +324,8 @@ impl WhatapSink {
             self.unconfirmed_bytes += packs.iter().map(Vec::len).sum::<usize>();
             self.unconfirmed.extend(packs);
             self.unconfirmed_records += records;
-            conn.send_packs(&self.config, &self.who, &self.unconfirmed[first..], false)
+            self.stats.wire_bytes += conn
+                .send_packs(&self.config, &self.who, &self.unconfirmed[first..], false)
                 .await?;
         }
         if confirm || !self.config.confirm {
@@ -263,6 +348,8 @@ impl WhatapSink {
         if self.conn.as_ref().is_some_and(Connection::interrupted) {
             self.conn = None;
         }
+        self.compressing.clear();
+        self.compressing_bytes = 0;
         self.unconfirmed.clear();
         self.unconfirmed_bytes = 0;
         self.unconfirmed_records = 0;
@@ -286,14 +373,20 @@ enum AttemptError {
 
 impl RecordSink for WhatapSink {
     fn send(&mut self, batch: &BatchRef<'_>) -> SinkFuture<'_> {
-        // Encoded now, while the batch is borrowed from the sandbox; written by the future.
-        let encoded = self.encode(batch);
-        let records = batch.len();
-        Box::pin(async move { self.queue_packs(encoded?, records).await })
+        // Serialized now, while the batch is borrowed from the sandbox; compressed on the
+        // compressor's thread; what is ready is written by the future.
+        let submitted = self.submit(batch);
+        Box::pin(async move {
+            submitted?;
+            self.drain(false).await
+        })
     }
 
     fn finish(&mut self) -> SinkFuture<'_> {
-        Box::pin(self.confirm())
+        Box::pin(async move {
+            self.drain(true).await?;
+            self.confirm().await
+        })
     }
 
     fn abandon(&mut self) {
@@ -302,6 +395,10 @@ impl RecordSink for WhatapSink {
 
     fn set_deadline(&mut self, deadline: Option<Instant>) {
         WhatapSink::set_deadline(self, deadline);
+    }
+
+    fn wire_bytes(&self) -> Option<u64> {
+        Some(self.stats.wire_bytes)
     }
 
     fn close(&mut self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {

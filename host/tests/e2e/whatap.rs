@@ -4,7 +4,6 @@
 //! every record or fails with a clear error, within the budget.
 
 use std::net::{IpAddr, SocketAddr};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,14 +11,14 @@ use crate::common::collector::{CollectorProcess, test_license};
 use crate::common::*;
 use rds_forwarder::collector::{Collector, Faults, MemoryReport};
 use rds_forwarder::sandbox::bindings::{FieldValue, LogRecord};
-use rds_forwarder::sink::Batch;
+use rds_forwarder::sink::{Batch, RecordSink};
 use rds_forwarder::whatap::config::WhatapConfig;
 use rds_forwarder::whatap::license::License;
 use rds_forwarder::whatap::sink::WhatapSink;
 use tokio::net::TcpListener;
 
 fn invoke(sink: &str, env: &[(&str, String)], files: &[String]) -> std::process::Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rds-forwarder"));
+    let mut cmd = crate::common::forwarder_cmd();
     cmd.args(["invoke", "--sink", sink, "--now-ms", &NOW_MS.to_string()])
         .args(files);
     for (k, v) in env {
@@ -161,6 +160,8 @@ fn sink_config(hosts: &str, port: u16, extra: &[(&str, &str)]) -> WhatapConfig {
         ("WHATAP_CONNECT_TIMEOUT_MS", "500"),
         ("WHATAP_WRITE_TIMEOUT_MS", "1000"),
         ("WHATAP_SEND_BUDGET_MS", "4000"),
+        // The agents' ZipPack size: several packs, so frames, per batch for the faults below.
+        ("WHATAP_ZIP_BYTES", "65536"),
     ];
     vars.extend_from_slice(extra);
     WhatapConfig::from_lookup(
@@ -193,8 +194,9 @@ fn records(batch: usize, n: usize) -> Batch {
     }
 }
 
-fn received_ids(report: &MemoryReport) -> Vec<String> {
-    let mut ids: Vec<String> = report
+/// The ids of the records the collector received, in the order it read them.
+fn received_in_order(report: &MemoryReport) -> Vec<String> {
+    report
         .records
         .lock()
         .unwrap()
@@ -207,17 +209,26 @@ fn received_ids(report: &MemoryReport) -> Vec<String> {
                 .map(|(_, v)| v.clone())
                 .unwrap_or_default()
         })
-        .collect();
+        .collect()
+}
+
+fn received_ids(report: &MemoryReport) -> Vec<String> {
+    let mut ids = received_in_order(report);
     ids.sort();
     ids
 }
 
-fn sent_ids(batches: &[Batch]) -> Vec<String> {
-    let mut ids: Vec<String> = batches
+/// The ids of the records sent, in the order sent.
+fn sent_in_order(batches: &[Batch]) -> Vec<String> {
+    batches
         .iter()
         .flat_map(|b| &b.records)
         .map(|r| r.tags[0].1.clone())
-        .collect();
+        .collect()
+}
+
+fn sent_ids(batches: &[Batch]) -> Vec<String> {
+    let mut ids = sent_in_order(batches);
     ids.sort();
     ids
 }
@@ -285,29 +296,105 @@ async fn a_connection_dropped_mid_batch_is_retried_and_every_record_arrives() {
 #[tokio::test]
 async fn queued_batches_are_confirmed_once_and_resent_whole_after_a_drop() {
     // As an invocation sends: batches queued without a round trip each, one confirmation at
-    // the end. The connection drops at the 5th data frame, so the first batches were written
-    // to a connection that is gone before anything was confirmed.
-    let faults = Faults {
-        drop_at_data_frame: Some(5),
-        ..Faults::default()
-    };
-    let (addr, report, collector) = collector_on("127.0.0.9", 0, faults).await;
-    let mut sink = WhatapSink::new(sink_config("127.0.0.9", addr.port(), &[]));
-    let batches: Vec<Batch> = (0..4).map(|b| records(b, 1500)).collect();
-    for b in &batches {
-        sink.queue(b).await.expect("queued");
+    // the end; queued whole (`queue`), or as the sandbox hands them over (`send`, compressed
+    // on the compressor's thread, then `finish`). The connection drops at the 5th data frame,
+    // so the first batches were written to a connection that is gone before anything was
+    // confirmed.
+    for (ip, through_the_compressor) in [("127.0.0.9", false), ("127.0.0.11", true)] {
+        let faults = Faults {
+            drop_at_data_frame: Some(5),
+            ..Faults::default()
+        };
+        let (addr, report, collector) = collector_on(ip, 0, faults).await;
+        let mut sink = WhatapSink::new(sink_config(ip, addr.port(), &[]));
+        let batches: Vec<Batch> = (0..4).map(|b| records(b, 1500)).collect();
+        if through_the_compressor {
+            send_through_the_compressor(&mut sink, &batches).await;
+        } else {
+            for b in &batches {
+                sink.queue(b).await.expect("queued");
+            }
+            assert_eq!(
+                sink.stats.records, 0,
+                "nothing counts as delivered before the confirmation"
+            );
+            sink.confirm().await.expect("confirmed after re-sending");
+        }
+        sink.close().await;
+        assert_every_record_arrived(&report, &batches);
+        assert_eq!(sink.stats.records, 6000);
+        assert!(
+            connections(&collector) >= 2,
+            "a fresh handshake after the drop"
+        );
     }
-    assert_eq!(
-        sink.stats.records, 0,
-        "nothing counts as delivered before the confirmation"
-    );
-    sink.confirm().await.expect("confirmed after re-sending");
+}
+
+/// As the sandbox hands batches over: `send` for each (serialized, then compressed on the
+/// compressor's thread), `finish` at the end.
+async fn send_through_the_compressor(sink: &mut WhatapSink, batches: &[Batch]) {
+    for b in batches {
+        b.with_ref(|r| RecordSink::send(sink, r))
+            .await
+            .expect("sent");
+    }
+    RecordSink::finish(sink).await.expect("confirmed");
+}
+
+#[tokio::test]
+async fn sends_compressed_beside_the_mapping_arrive_in_order_and_are_counted_on_the_wire() {
+    let (addr, report, collector) = collector_on("127.0.0.10", 0, Faults::default()).await;
+    let mut sink = WhatapSink::new(sink_config("127.0.0.10", addr.port(), &[]));
+    let batches: Vec<Batch> = (0..5).map(|b| records(b, 1200)).collect();
+    send_through_the_compressor(&mut sink, &batches).await;
     sink.close().await;
-    assert_every_record_arrived(&report, &batches);
+    // Exactly once, and in the order sent: packs are written as they were submitted.
+    assert_eq!(received_in_order(&report), sent_in_order(&batches));
     assert_eq!(sink.stats.records, 6000);
+    assert!(sink.stats.packs > 5, "several packs per batch");
+    // What the sink counts is what the collector read, frame headers included.
+    let read = collector
+        .data_bytes
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(sink.stats.wire_bytes, read);
+    assert_eq!(RecordSink::wire_bytes(&sink), Some(read));
+}
+
+#[tokio::test]
+async fn larger_zip_packs_and_higher_levels_put_fewer_bytes_on_the_wire() {
+    let batches: Vec<Batch> = (0..3).map(|b| records(b, 2000)).collect();
+    let mut wire = Vec::new();
+    for (i, (level, zip)) in [("1", "65536"), ("6", "65536"), ("6", "1048576")]
+        .into_iter()
+        .enumerate()
+    {
+        let ip = format!("127.0.0.{}", 12 + i);
+        let (addr, report, _) = collector_on(&ip, 0, Faults::default()).await;
+        let mut sink = WhatapSink::new(sink_config(
+            &ip,
+            addr.port(),
+            &[
+                ("WHATAP_COMPRESSION_LEVEL", level),
+                ("WHATAP_ZIP_BYTES", zip),
+            ],
+        ));
+        send_through_the_compressor(&mut sink, &batches).await;
+        sink.close().await;
+        // Every setting delivers the same records; the collector decoded and checked each.
+        assert_eq!(
+            received_ids(&report),
+            sent_ids(&batches),
+            "level {level}, {zip}"
+        );
+        wire.push(sink.stats.wire_bytes);
+    }
     assert!(
-        connections(&collector) >= 2,
-        "a fresh handshake after the drop"
+        wire[1] < wire[0],
+        "level 6 is smaller than level 1: {wire:?}"
+    );
+    assert!(
+        wire[2] < wire[1],
+        "1 MiB packs are smaller than 64 KiB: {wire:?}"
     );
 }
 
