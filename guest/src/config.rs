@@ -28,6 +28,9 @@ pub struct Config {
     /// was read. It shows what decoding alone costs in the sandbox (the benchmark's floor
     /// there), or checks a payload without delivering it.
     pub decode_only: bool,
+    /// Every log record also carries the CloudWatch event id as `cw_event_id` (off: see
+    /// `logs::StreamTags::with_event_ids`).
+    pub cw_event_id: bool,
 }
 
 impl Default for Config {
@@ -38,6 +41,7 @@ impl Default for Config {
             batch_max_bytes: DEFAULT_BATCH_MAX_BYTES,
             max_content_bytes: DEFAULT_MAX_CONTENT_BYTES,
             decode_only: false,
+            cw_event_id: false,
         }
     }
 }
@@ -48,13 +52,18 @@ impl Config {
     pub fn from_pairs(pairs: &[(String, String)]) -> Result<Config, MapError> {
         let mut config = Config::default();
         for (key, value) in pairs {
-            if key == "decode_only" {
-                config.decode_only = match value.trim() {
+            let flag = match key.as_str() {
+                "decode_only" => Some(&mut config.decode_only),
+                "cw_event_id" => Some(&mut config.cw_event_id),
+                _ => None,
+            };
+            if let Some(flag) = flag {
+                *flag = match value.trim() {
                     "true" => true,
                     "false" => false,
                     _ => {
                         return Err(MapError::Config(format!(
-                            "decode_only must be true or false, got {value:?}"
+                            "{key} must be true or false, got {value:?}"
                         )));
                     }
                 };
@@ -114,6 +123,13 @@ mod tests {
             Config::from_pairs(&pairs(&[("decode_only", "true")]))
                 .unwrap()
                 .decode_only
+        );
+        let c = Config::from_pairs(&pairs(&[("cw_event_id", "true")])).unwrap();
+        assert!(c.cw_event_id && !Config::default().cw_event_id);
+        let err = Config::from_pairs(&pairs(&[("cw_event_id", "1")])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid mapper configuration: cw_event_id must be true or false, got \"1\""
         );
     }
 }

@@ -341,7 +341,7 @@ fn map_awslogs(
             output,
         ));
     }
-    let stream = logs::StreamTags::new(&payload);
+    let stream = logs::StreamTags::new(&payload).with_event_ids(config.cw_event_id);
     let mut emitter = Emitter {
         batcher: Batcher::expecting(output, config, payload.log_events.len()),
         hook,

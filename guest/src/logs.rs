@@ -35,6 +35,9 @@ pub struct StreamTags {
     pub log_type: String,
     /// [`record_id`]'s state after the log group and stream.
     id_seed: RecordId,
+    /// Whether records carry the CloudWatch event id (`cw_event_id`); see
+    /// [`with_event_ids`](Self::with_event_ids).
+    event_ids: bool,
 }
 
 impl StreamTags {
@@ -62,7 +65,17 @@ impl StreamTags {
             tags: Arc::new(tags),
             log_type: group.log_type.to_owned(),
             id_seed: RecordId::new().part(&data.log_group).part(&data.log_stream),
+            event_ids: false,
         }
+    }
+
+    /// Adds the CloudWatch event id to every record as the field `cw_event_id` (the setting
+    /// `cw_event_id=true`). Off by default: `record_id` already tells a redelivered record
+    /// (it hashes the event id), while the 56 digits of the event id, unique per event, were
+    /// the record's most costly bytes on the wire after its content.
+    pub fn with_event_ids(mut self, on: bool) -> StreamTags {
+        self.event_ids = on;
+        self
     }
 
     /// Emits the records of one log event: one per entry in its message, each with the
@@ -104,7 +117,7 @@ impl StreamTags {
                 parse_error: parsed.unparsed,
                 repaired,
                 parsed: &parsed.fields,
-                cw_event_id: &event.id,
+                cw_event_id: self.event_ids.then_some(&*event.id),
                 record_id: event_seed
                     .part(decimal(line as u64, &mut digits))
                     .hex(&mut hex),
@@ -134,8 +147,8 @@ struct EntryRecord<'r> {
     repaired: bool,
     parsed: &'r [(Text, Value<'r>)],
     /// A field, not a tag: it is unique per event, and WhaTap indexes tags (a unique tag also
-    /// makes every record's tag map, and its hash, different).
-    cw_event_id: &'r str,
+    /// makes every record's tag map, and its hash, different). Only when asked for.
+    cw_event_id: Option<&'r str>,
     record_id: &'r str,
 }
 
@@ -190,10 +203,11 @@ impl RecordParts for EntryRecord<'_> {
             .iter()
             .map(|(k, v)| (k.as_ref(), v.as_field_ref()))
             .chain(self.problem().map(|e| ("parse_error", FieldValue::Text(e))))
-            .chain([
-                ("cw_event_id", FieldValue::Text(self.cw_event_id)),
-                ("record_id", FieldValue::Text(self.record_id)),
-            ])
+            .chain(
+                self.cw_event_id
+                    .map(|id| ("cw_event_id", FieldValue::Text(id))),
+            )
+            .chain([("record_id", FieldValue::Text(self.record_id))])
     }
 
     fn to_record(&self) -> Record {
@@ -216,10 +230,10 @@ impl RecordParts for EntryRecord<'_> {
             r.fields
                 .push(("parse_error".into(), FieldValue::Text(reason.to_owned())));
         }
-        r.fields.push((
-            "cw_event_id".into(),
-            FieldValue::Text(self.cw_event_id.to_owned()),
-        ));
+        if let Some(id) = self.cw_event_id {
+            r.fields
+                .push(("cw_event_id".into(), FieldValue::Text(id.to_owned())));
+        }
         r.fields.push((
             "record_id".into(),
             FieldValue::Text(self.record_id.to_owned()),

@@ -58,17 +58,46 @@ async fn awslogs_tags_come_from_group_and_stream() {
     assert_eq!(tags["log_type"], "audit");
     assert_eq!(tags["instance"], "myaudb-instance-1");
     assert_eq!(tags["account"], "123456789012");
+    // The CloudWatch event id only when asked for: `record_id` already tells a redelivery.
+    assert!(r["fields"].get("cw_event_id").is_none(), "{r}");
+    assert_eq!(r["fields"]["record_id"].as_str().map(str::len), Some(16));
+    assert_eq!(
+        r["content"],
+        "1645164733006789,myaudb-instance-1,rdsadmin,localhost,5,1013,QUERY,mysql,'SELECT count(*) from mysql.plugin WHERE name = \\'AWSAuthenticationPlugin\\'',0"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_cloudwatch_event_id_is_a_field_when_asked_for() {
+    let sandbox = sandbox();
+    let event = std::fs::read(fixtures().join("events/awslogs-aurora-mysql-audit.json")).unwrap();
+    let (_, plain) = run_wasm(&sandbox, &event).await.unwrap();
+    let (_, with_ids) = run_wasm_with(&sandbox, &event, &[("cw_event_id", "true")])
+        .await
+        .unwrap();
+    let r = &with_ids[1];
     assert_eq!(
         r["fields"]["cw_event_id"],
         "37000000000000000000000000000000000000000000000000000006"
     );
     assert!(
-        tags.get("cw_event_id").is_none(),
+        r["tags"].get("cw_event_id").is_none(),
         "unique per event: a field, not a tag"
     );
-    assert_eq!(
-        r["content"],
-        "1645164733006789,myaudb-instance-1,rdsadmin,localhost,5,1013,QUERY,mysql,'SELECT count(*) from mysql.plugin WHERE name = \\'AWSAuthenticationPlugin\\'',0"
+    // Nothing else changes, the record id included.
+    assert_eq!(plain.len(), with_ids.len());
+    for (a, b) in plain.iter().zip(&with_ids) {
+        let mut b = b.clone();
+        b["fields"].as_object_mut().unwrap().remove("cw_event_id");
+        assert_eq!(*a, b);
+    }
+    let err = run_wasm_with(&sandbox, &event, &[("cw_event_id", "yes")])
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("cw_event_id must be true or false, got \"yes\""),
+        "{err}"
     );
 }
 

@@ -16,10 +16,23 @@ use serde_json::Value;
 
 /// Runs this build's `rds-forwarder` binary with `args`, from the current directory.
 pub fn forwarder(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_rds-forwarder"))
+    forwarder_cmd()
         .args(args)
         .output()
         .expect("running rds-forwarder")
+}
+
+/// This build's `rds-forwarder` binary, its compile cache in the build's own scratch
+/// directory rather than the user's.
+pub fn forwarder_cmd() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_rds-forwarder"));
+    cmd.env("RDS_FORWARDER_CACHE_DIR", compile_cache_dir());
+    cmd
+}
+
+/// Where the tests' CLI runs keep compiled mappers.
+pub fn compile_cache_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("compile-cache")
 }
 
 /// The receive time every test passes, so records without a time of their own are stable.
@@ -56,6 +69,15 @@ pub fn invocation(config: &[(&str, &str)]) -> Invocation {
 
 /// Runs one event through the embedded component, returning its records as JSON.
 pub async fn run_wasm(sandbox: &Sandbox, event: &[u8]) -> Result<(Summary, Vec<Value>), RunError> {
+    run_wasm_with(sandbox, event, &[]).await
+}
+
+/// [`run_wasm`] with mapper settings.
+pub async fn run_wasm_with(
+    sandbox: &Sandbox,
+    event: &[u8],
+    settings: &[(&str, &str)],
+) -> Result<(Summary, Vec<Value>), RunError> {
     let mapper = sandbox
         .load_embedded()
         .await
@@ -64,7 +86,7 @@ pub async fn run_wasm(sandbox: &Sandbox, event: &[u8]) -> Result<(Summary, Vec<V
         .run(
             &mapper,
             event,
-            &invocation(&[]),
+            &invocation(settings),
             Box::new(Memory::default()),
             Duration::from_secs(30),
         )
