@@ -45,6 +45,9 @@ pub struct Generated {
     pub events: usize,
     /// The messages' bytes (what CloudWatch counts, less the per-event overhead).
     pub message_bytes: usize,
+    /// Bytes of the gzip'd payload (`awslogs.data` before base64): what CloudWatch sends for
+    /// these events, against which the bytes a forwarder sends on are measured.
+    pub data_bytes: usize,
 }
 
 /// How a sample file maps onto CloudWatch events (the `mode` column of
@@ -205,7 +208,8 @@ fn build(
         .enumerate()
         .map(|(i, message)| {
             message_bytes += message.len();
-            json!({"id": format!("{:056}", 37_000_000_000u64 + i as u64), "timestamp": start_ms + i as i64, "message": message})
+            let timestamp = start_ms + i as i64;
+            json!({"id": cloudwatch_event_id(timestamp, i as u64), "timestamp": timestamp, "message": message})
         })
         .collect();
     let payload = json!({
@@ -214,15 +218,60 @@ fn build(
         "subscriptionFilters": ["whatap"], "logEvents": events,
     })
     .to_string();
-    let event = json!({"awslogs": {"data": crate::awslogs::encode(payload.as_bytes())}})
-        .to_string()
-        .into_bytes();
+    let data = crate::awslogs::encode(payload.as_bytes());
+    // Base64 of n bytes is 4 * ceil(n / 3) characters, the last group padded with `=`.
+    let data_bytes = data.len() / 4 * 3 - data.bytes().rev().take_while(|b| *b == b'=').count();
+    let event = json!({"awslogs": {"data": data}}).to_string().into_bytes();
     Generated {
         event,
         payload_bytes: payload.len(),
         events: n,
         message_bytes,
+        data_bytes,
     }
+}
+
+/// An event id shaped as CloudWatch's: the decimal digits of `timestamp * 2^144` plus 144 bits
+/// that differ from event to event (real ids carry ingestion details there). Ids of events a
+/// millisecond apart share only their first digits, as real ones do; that entropy is what a
+/// forwarder that copies the id onto every record pays for on the wire.
+pub fn cloudwatch_event_id(timestamp: i64, seq: u64) -> String {
+    // SplitMix64 of the sequence number: stable, and different in every bit from event to event.
+    let mix = |mut z: u64| {
+        z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    // Little-endian 64-bit limbs of a 192-bit number: timestamp << 144 | low 144 bits.
+    let ts = timestamp.max(0) as u64;
+    let mut limbs = [
+        mix(seq),
+        mix(seq ^ 0x5555_5555_5555_5555),
+        (ts << 16) | (mix(!seq) & 0xffff),
+    ];
+    // Decimal by repeated division by 10^19 (the largest power of ten in a u64).
+    const TEN19: u64 = 10_000_000_000_000_000_000;
+    let mut chunks = Vec::new();
+    while limbs.iter().any(|l| *l != 0) {
+        let mut rem: u128 = 0;
+        for limb in limbs.iter_mut().rev() {
+            let cur = (rem << 64) | u128::from(*limb);
+            *limb = (cur / u128::from(TEN19)) as u64;
+            rem = cur % u128::from(TEN19);
+        }
+        chunks.push(rem as u64);
+    }
+    let mut out = String::new();
+    for (i, chunk) in chunks.iter().rev().enumerate() {
+        if i == 0 {
+            out.push_str(&chunk.to_string());
+        } else {
+            out.push_str(&format!("{chunk:019}"));
+        }
+    }
+    // Real timestamps make 56 digits; an early one (a test's 0) is padded to the same width.
+    format!("{out:0>56}")
 }
 
 /// `n` EventBridge RDS events made from `template` (one real event): see [`rds_event`].
@@ -325,6 +374,33 @@ mod tests {
         assert_eq!(events[3].1, e[1]);
         assert_eq!(events[1].0.len(), 56);
         assert_ne!(events[0].0, events[1].0);
+        // The gzip'd payload's size, as the event carries it.
+        let v: Value = serde_json::from_slice(&g.event).unwrap();
+        let data = v["awslogs"]["data"].as_str().unwrap();
+        use base64::Engine;
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .unwrap();
+        assert_eq!(g.data_bytes, raw.len());
+    }
+
+    #[test]
+    fn event_ids_are_shaped_as_cloudwatchs() {
+        // A real id from CloudWatch's documentation: timestamp 1432826855000, shifted by 144.
+        let real: &str = "31953106606966983378809025079804211143289615424298221568";
+        let ours = cloudwatch_event_id(1_432_826_855_000, 0);
+        assert_eq!(ours.len(), real.len());
+        assert_eq!(&ours[..12], &real[..12]);
+        // A millisecond later, the digits after the leading ones all differ in distribution.
+        let next = cloudwatch_event_id(1_432_826_855_001, 1);
+        assert_eq!(next.len(), 56);
+        let same = ours
+            .bytes()
+            .zip(next.bytes())
+            .filter(|(a, b)| a == b)
+            .count();
+        assert!(same < 20, "{ours} {next}");
+        assert_eq!(cloudwatch_event_id(0, 0), cloudwatch_event_id(0, 0));
     }
 
     #[test]
