@@ -20,6 +20,7 @@
 pub mod canary;
 pub mod cli;
 pub mod collector;
+pub mod compile_cache;
 pub mod embedded;
 pub mod lambda;
 pub mod mapper_store;

@@ -115,6 +115,15 @@ fn embedded_cwasm_path() -> Option<PathBuf> {
 /// binary (no JIT on a cold start; [`Origin::Packaged`]), else the embedded component compiled
 /// now.
 pub async fn load_embedded(sandbox: &Sandbox) -> Result<Arc<Mapper>, LoadError> {
+    load_embedded_cached(sandbox, None).await
+}
+
+/// [`load_embedded`], with the command line's compile cache for the embedded component when
+/// no package artifact is found.
+pub async fn load_embedded_cached(
+    sandbox: &Sandbox,
+    cache: Option<&crate::compile_cache::CompileCache>,
+) -> Result<Arc<Mapper>, LoadError> {
     if let Some(path) = embedded_cwasm_path()
         && let Ok(bytes) = std::fs::read(&path)
     {
@@ -125,7 +134,14 @@ pub async fn load_embedded(sandbox: &Sandbox) -> Result<Arc<Mapper>, LoadError> 
             }
         }
     }
-    sandbox.load_embedded().await
+    match cache {
+        Some(cache) => {
+            sandbox
+                .load_cached(crate::embedded::DEFAULT_MAPPER, Origin::Embedded, cache)
+                .await
+        }
+        None => sandbox.load_embedded().await,
+    }
 }
 
 /// Why no mapper serves: the configured one has not loaded, and no fallback is allowed.

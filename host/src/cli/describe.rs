@@ -12,9 +12,11 @@ use crate::sandbox::{Sandbox, SandboxLimits};
 pub(super) async fn describe(args: MapperArgs) -> Result<ExitCode> {
     let sandbox = Sandbox::new(SandboxLimits::default());
     // Without --mapper, the default as Lambda loads it: the package's precompiled artifact
-    // when one lies beside the executable (origin `packaged`).
+    // when one lies beside the executable (origin `packaged`), else the embedded component
+    // (compiled once, then from the compile cache).
+    let cache = crate::compile_cache::CompileCache::from_env();
     let mapper = match &args.mapper {
-        None => crate::mapper_store::load_embedded(&sandbox).await?,
+        None => crate::mapper_store::load_embedded_cached(&sandbox, cache.as_ref()).await?,
         Some(_) => load_mapper(&sandbox, &args).await?,
     };
     let line = json!({

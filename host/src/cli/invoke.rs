@@ -89,10 +89,14 @@ pub(super) async fn invoke(args: InvokeArgs) -> Result<ExitCode> {
                 continue;
             }
         };
+        let wire_before = sink.wire_bytes();
         let ran = sandbox
             .run(&mapper, &event, &invocation, sink, budget)
             .await;
         sink = ran.sink;
+        let wire_bytes = sink
+            .wire_bytes()
+            .map(|after| after - wire_before.unwrap_or(0));
         match ran.result {
             Ok(summary) => {
                 if args.summary {
@@ -101,19 +105,21 @@ pub(super) async fn invoke(args: InvokeArgs) -> Result<ExitCode> {
                         .iter()
                         .map(|s| (s.reason.clone(), json!(s.count)))
                         .collect();
-                    eprintln!(
-                        "{}",
-                        json!({
-                            "file": path.display().to_string(),
-                            "event_kind": summary.event_kind,
-                            "records": summary.records,
-                            "batches": summary.batches,
-                            "skipped": skipped,
-                            "split": summary.split,
-                            "mapper": mapper.label(),
-                            "guest_memory_bytes": ran.guest_peak_bytes,
-                        })
-                    );
+                    let mut line = json!({
+                        "file": path.display().to_string(),
+                        "event_kind": summary.event_kind,
+                        "records": summary.records,
+                        "batches": summary.batches,
+                        "skipped": skipped,
+                        "split": summary.split,
+                        "mapper": mapper.label(),
+                        "guest_memory_bytes": ran.guest_peak_bytes,
+                        "event_bytes": event.len(),
+                    });
+                    if let Some(wire) = wire_bytes {
+                        line["wire_bytes"] = json!(wire);
+                    }
+                    eprintln!("{line}");
                 }
             }
             Err(e) => {

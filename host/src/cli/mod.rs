@@ -21,6 +21,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+use crate::compile_cache::CompileCache;
 use crate::sandbox::{Mapper, Origin, Sandbox};
 
 #[derive(Debug, Parser)]
@@ -140,16 +141,22 @@ pub(super) async fn load_mapper(sandbox: &Sandbox, args: &MapperArgs) -> Result<
     load_mapper_from(sandbox, args.mapper.as_deref()).await
 }
 
-/// Loads the mapper at `path`, or the embedded default; errors name the file.
+/// Loads the mapper at `path`, or the embedded default; errors name the file. Compiled code
+/// is kept in the user's [`CompileCache`] (unless `RDS_FORWARDER_CACHE=off`), so only the
+/// first run of a mapper compiles it.
 pub async fn load_mapper_from(sandbox: &Sandbox, path: Option<&Path>) -> Result<Arc<Mapper>> {
+    let cache = CompileCache::from_env();
+    let load = async |bytes: &[u8], origin: Origin| match &cache {
+        Some(cache) => sandbox.load_cached(bytes, origin, cache).await,
+        None => sandbox.load(bytes, origin).await,
+    };
     match path {
-        None => Ok(sandbox.load_embedded().await?),
+        None => Ok(load(crate::embedded::DEFAULT_MAPPER, Origin::Embedded).await?),
         Some(path) => {
             let bytes = std::fs::read(path)
                 .with_context(|| format!("{}: cannot read the mapper", path.display()))?;
             let origin = path.display().to_string();
-            sandbox
-                .load(&bytes, Origin::Local(origin.clone()))
+            load(&bytes, Origin::Local(origin.clone()))
                 .await
                 .with_context(|| format!("{origin}: cannot use it as a mapper"))
         }

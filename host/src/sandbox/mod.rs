@@ -32,6 +32,7 @@ pub use error::{EngineError, LoadError, RunError};
 pub use origin::{EpochChecks, Origin};
 use state::{HostState, SharedSink};
 
+use crate::compile_cache::CompileCache;
 use crate::sink::RecordSink;
 
 /// What the outer timeout of a run adds to the mapper's budget: room for the epoch
@@ -295,6 +296,68 @@ impl Sandbox {
             info,
             origin,
         }))
+    }
+
+    /// [`load`](Self::load), with compiled code kept in `cache` (the command line's
+    /// [`CompileCache`]): a component compiled once for this engine is loaded from there next
+    /// time, with no JIT. A precompiled `.cwasm` is loaded as [`load`](Self::load) does; an
+    /// entry that does not load (another build wrote it, or it is damaged) is compiled again
+    /// and replaced. The cache never makes a load fail: when it cannot be used, the reason is
+    /// logged and the mapper compiled.
+    pub async fn load_cached(
+        &self,
+        bytes: &[u8],
+        origin: Origin,
+        cache: &CompileCache,
+    ) -> Result<Arc<Mapper>, LoadError> {
+        if Engine::detect_precompiled(bytes).is_some() {
+            return self.load(bytes, origin).await;
+        }
+        let checks = origin.epoch_checks();
+        let engine = self.lane(checks)?.engine.clone();
+        let key = CompileCache::key(bytes, &engine, checks);
+        let done = |component| Compiling {
+            state: CompileState::Done(Ok(component)),
+            checks,
+            origin: origin.clone(),
+            bytes: bytes.into(),
+        };
+        match cache.lookup(&key) {
+            Ok(Some(path)) => {
+                // SAFETY: the entry is this user's own compilation of these very bytes (its
+                // name carries their SHA-256), in a directory only they can write
+                // (`CompileCache::lookup` checks); wasmtime checks the engine's version and
+                // settings.
+                match unsafe { Component::deserialize_file(&engine, &path) } {
+                    Ok(component) => {
+                        tracing::debug!(entry = %path.display(), "Mapper loaded from the compile cache.");
+                        return self.finish_load(done(component)).await;
+                    }
+                    Err(e) => tracing::debug!(
+                        entry = %path.display(), error = %format!("{e:#}"),
+                        "A compiled mapper in the cache did not load; compiling it again."
+                    ),
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "The compile cache is not used."),
+        }
+        let input: Arc<[u8]> = bytes.into();
+        let component = tokio::task::spawn_blocking(move || compile(&engine, &input))
+            .await
+            .unwrap_or_else(|e| Err(LoadError::Compile(format!("the compilation stopped: {e}"))))?;
+        match component.serialize() {
+            Ok(code) => match cache.store(&key, &code) {
+                Ok(path) => {
+                    tracing::debug!(entry = %path.display(), "Compiled mapper cached.")
+                }
+                Err(e) => tracing::warn!(error = %e, "The compiled mapper was not cached."),
+            },
+            Err(e) => {
+                tracing::debug!(error = %format!("{e:#}"), "The compiled mapper could not be serialized.")
+            }
+        }
+        self.finish_load(done(component)).await
     }
 
     /// [`load`](Self::load) for the component this binary carries.

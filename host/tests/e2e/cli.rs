@@ -1,7 +1,7 @@
 //! The `rds-forwarder` binary as users and other checks run it.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use crate::common::*;
 
@@ -296,7 +296,7 @@ fn the_readme_quick_start_runs_the_forwarder() {
         "host/Cargo.toml must name the default binary"
     );
     // And the command itself does what the README says, on this build of the binary.
-    let out = Command::new(env!("CARGO_BIN_EXE_rds-forwarder"))
+    let out = crate::common::forwarder_cmd()
         .current_dir(root)
         .args(["invoke", "fixtures/events/awslogs-postgresql.json"])
         .output()
@@ -323,7 +323,7 @@ fn invoke_fails_when_sends_are_refused_whatever_the_mapper_returns() {
     });
     let event = fixtures().join("events/rds-db-proxy-event.json");
     let mapper = test_component("test_mapper");
-    let out = Command::new(env!("CARGO_BIN_EXE_rds-forwarder"))
+    let out = crate::common::forwarder_cmd()
         .args([
             "invoke",
             "--sink",
@@ -381,7 +381,7 @@ fn the_collector_reads_its_license_from_a_file() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("license");
     std::fs::write(&file, "x4c1p2g0g40o4-SECRET!-xq3gf208h44ok\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_rds-forwarder"))
+    let out = crate::common::forwarder_cmd()
         .args(["collector", "--listen", "127.0.0.1:0", "--license-file"])
         .arg(&file)
         .env_remove("WHATAP_LICENSE")
@@ -394,7 +394,7 @@ fn the_collector_reads_its_license_from_a_file() {
         "{err}"
     );
     assert!(!err.contains("SECRET"), "{err}");
-    let missing = Command::new(env!("CARGO_BIN_EXE_rds-forwarder"))
+    let missing = crate::common::forwarder_cmd()
         .args(["collector", "--listen", "127.0.0.1:0", "--license-file"])
         .arg(dir.path().join("none"))
         .env_remove("WHATAP_LICENSE")
@@ -406,4 +406,114 @@ fn the_collector_reads_its_license_from_a_file() {
         "{}",
         stderr(&missing)
     );
+}
+
+/// `invoke` compiles the embedded mapper once: the first run writes an entry to the compile
+/// cache, later runs load it (no JIT). A damaged entry is compiled again and replaced; a cache
+/// directory others can write is not used, with a warning; the output never changes.
+#[test]
+fn invoke_compiles_a_mapper_once_and_keeps_it_in_a_private_cache() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let event = fixtures().join("events/awslogs-postgresql.json");
+    let run = |dir: &Path| {
+        crate::common::forwarder_cmd()
+            .args(["invoke", "--now-ms", &NOW_MS.to_string()])
+            .arg(&event)
+            .env("RDS_FORWARDER_CACHE_DIR", dir)
+            .env("RUST_LOG", "rds_forwarder=debug")
+            .output()
+            .unwrap()
+    };
+    let logged = |out: &Output, text: &str| {
+        assert!(out.status.success(), "{}", stderr(out));
+        assert!(stderr(out).contains(text), "{text}: {}", stderr(out));
+    };
+    let entries = |dir: &Path| -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(dir)
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default()
+    };
+    let first = run(&cache);
+    logged(&first, "Compiled mapper cached.");
+    let files = entries(&cache);
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].extension().is_some_and(|e| e == "cwasm"));
+    let mode = std::fs::metadata(&cache).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
+
+    let second = run(&cache);
+    logged(&second, "Mapper loaded from the compile cache.");
+    assert!(!stderr(&second).contains("Compiled mapper cached."));
+    assert_eq!(second.stdout, first.stdout);
+
+    // Damaged: compiled again, and the entry replaced by a good one.
+    std::fs::write(&files[0], b"not compiled code").unwrap();
+    let third = run(&cache);
+    logged(&third, "did not load; compiling it again");
+    assert_eq!(third.stdout, first.stdout);
+    assert!(std::fs::read(&files[0]).unwrap().len() > 1000);
+    logged(&run(&cache), "Mapper loaded from the compile cache.");
+
+    // A directory others may write: not used, said so, nothing written.
+    let shared = tmp.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let fourth = run(&shared);
+    logged(&fourth, "The compile cache is not used.");
+    assert_eq!(fourth.stdout, first.stdout);
+    assert!(entries(&shared).is_empty());
+
+    // Turned off: nothing written.
+    let off = tmp.path().join("off");
+    let out = crate::common::forwarder_cmd()
+        .args(["invoke", "--now-ms", &NOW_MS.to_string()])
+        .arg(&event)
+        .env("RDS_FORWARDER_CACHE_DIR", &off)
+        .env("RDS_FORWARDER_CACHE", "off")
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, first.stdout);
+    assert!(!off.exists());
+}
+
+/// `--summary` with the WhaTap sink says how many bytes went on the wire, as the collector
+/// read them; the compression settings change that, not what arrives.
+#[test]
+fn invoke_summary_counts_the_bytes_on_the_wire() {
+    use crate::common::collector::{CollectorProcess, test_license};
+    let event = fixtures().join("events/awslogs-postgresql.json");
+    let license = test_license();
+    let mut wire = Vec::new();
+    for level in ["0", "6"] {
+        let collector = CollectorProcess::start(&license);
+        let out = crate::common::forwarder_cmd()
+            .args(["invoke", "--sink", "whatap", "--summary"])
+            .arg(&event)
+            .env("WHATAP_HOST", collector.addr.ip().to_string())
+            .env("WHATAP_PORT", collector.addr.port().to_string())
+            .env("WHATAP_LICENSE", &license)
+            .env("WHATAP_COMPRESSION_LEVEL", level)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let summary: serde_json::Value = serde_json::from_str(stderr(&out).trim()).unwrap();
+        assert_eq!(summary["records"], 3, "{summary}");
+        assert_eq!(
+            summary["event_bytes"].as_u64(),
+            Some(std::fs::metadata(&event).unwrap().len())
+        );
+        collector.wait_for(3);
+        let (printed, _) = collector.finish();
+        assert_eq!(json_lines(&printed).len(), 3);
+        wire.push(summary["wire_bytes"].as_u64().expect("wire_bytes"));
+    }
+    // One ZipPack in one frame either way; stored (level 0) is the larger.
+    assert!(wire[1] < wire[0], "{wire:?}");
+    assert!(wire[1] > 22, "{wire:?}");
+    // Without a network sink there are no wire bytes to report.
+    let out = forwarder(&["invoke", "--summary", event.to_str().unwrap()]);
+    let summary: serde_json::Value = serde_json::from_str(stderr(&out).trim()).unwrap();
+    assert!(summary.get("wire_bytes").is_none(), "{summary}");
 }

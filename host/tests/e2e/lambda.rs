@@ -27,7 +27,7 @@ impl Bootstrap {
     ) -> Bootstrap {
         let log = tempfile::NamedTempFile::new().expect("log file");
         let state = tempfile::tempdir().expect("state dir");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rds-forwarder"));
+        let mut cmd = crate::common::forwarder_cmd();
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
@@ -150,7 +150,7 @@ fn events_in_records_at_the_collector_summaries_back() {
     );
 
     // What reached the collector is what `invoke` maps (receive time aside: none is used).
-    let printed = std::process::Command::new(env!("CARGO_BIN_EXE_rds-forwarder"))
+    let printed = crate::common::forwarder_cmd()
         .args(["invoke"])
         .arg(fixtures().join("events/awslogs-postgresql.json"))
         .arg(fixtures().join("events/rds-db-instance-event.failover.json"))
@@ -329,7 +329,7 @@ fn the_mapper_is_hot_swapped_from_s3_and_bad_objects_keep_the_previous_one() {
     // The package's own .cwasm (no time budget) from S3 is refused, pinned or not.
     let dir = tempfile::tempdir().unwrap();
     let cwasm = dir.path().join("a.cwasm");
-    let out = Command::new(env!("CARGO_BIN_EXE_rds-forwarder"))
+    let out = crate::common::forwarder_cmd()
         .args(["compile", "--output", cwasm.to_str().unwrap()])
         .output()
         .unwrap();
@@ -512,7 +512,7 @@ fn a_missing_or_unpinned_mapper_fails_closed_at_cold_start_and_at_refresh() {
     let wasm = dir.path().join("default.wasm");
     std::fs::write(&wasm, rds_forwarder::embedded::DEFAULT_MAPPER).unwrap();
     let cwasm = dir.path().join("default.cwasm");
-    let out = Command::new(env!("CARGO_BIN_EXE_rds-forwarder"))
+    let out = crate::common::forwarder_cmd()
         .args(["compile", "--mapper"])
         .arg(&wasm)
         .arg("--output")

@@ -231,7 +231,7 @@ fn compile_makes_a_cwasm_that_loads_and_refuses_a_foreign_one() {
     let wasm = dir.path().join("default.wasm");
     std::fs::write(&wasm, embedded::DEFAULT_MAPPER).unwrap();
     let out = dir.path().join("default.cwasm");
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_rds-forwarder"))
+    let status = crate::common::forwarder_cmd()
         .args(["compile", "--mapper", wasm.to_str().unwrap(), "--output"])
         .arg(&out)
         .output()
@@ -241,7 +241,7 @@ fn compile_makes_a_cwasm_that_loads_and_refuses_a_foreign_one() {
         "{}",
         String::from_utf8_lossy(&status.stderr)
     );
-    let described = std::process::Command::new(env!("CARGO_BIN_EXE_rds-forwarder"))
+    let described = crate::common::forwarder_cmd()
         .args(["describe", "--mapper", out.to_str().unwrap()])
         .output()
         .unwrap();
@@ -256,13 +256,13 @@ fn compile_makes_a_cwasm_that_loads_and_refuses_a_foreign_one() {
     // `compile` without --mapper makes the package's artifact, which runs only from beside
     // the executable.
     let packaged = dir.path().join("packaged.cwasm");
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_rds-forwarder"))
+    let status = crate::common::forwarder_cmd()
         .args(["compile", "--output"])
         .arg(&packaged)
         .output()
         .unwrap();
     assert!(status.status.success());
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rds-forwarder"))
+    let out = crate::common::forwarder_cmd()
         .args(["describe", "--mapper"])
         .arg(&packaged)
         .output()
@@ -283,7 +283,7 @@ fn compile_makes_a_cwasm_that_loads_and_refuses_a_foreign_one() {
         .unwrap();
     let bad = dir.path().join("foreign.cwasm");
     std::fs::write(&bad, foreign).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rds-forwarder"))
+    let out = crate::common::forwarder_cmd()
         .args(["describe", "--mapper", bad.to_str().unwrap()])
         .output()
         .unwrap();

@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,7 +23,7 @@ pub struct CollectorProcess {
 
 impl CollectorProcess {
     pub fn start(license: &str) -> CollectorProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rds-forwarder"))
+        let mut child = crate::common::forwarder_cmd()
             .args(["collector", "--listen", "127.0.0.1:0", "--license", license])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
