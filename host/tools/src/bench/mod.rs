@@ -2,20 +2,28 @@
 //! run and one table. It covers
 //! throughput per log type (decode-only floor, the mapping library native, the same mapping in
 //! the wasm sandbox, and in the sandbox with WhaTap encoding and delivery to a local collector),
-//! cold start (process start to first answer, against a minimal `lambda_runtime` binary), and
-//! peak RSS on the largest payloads.
+//! bytes on the wire against CloudWatch's (and every compression setting's time and bytes),
+//! the decode-only Go baseline against the whole pipeline from process start, the cost of a
+//! forwarded terabyte, cold start (process start to first answer, against a minimal
+//! `lambda_runtime` binary), and peak RSS on the largest payloads.
 //!
 //! Payloads come from `rds_mapper::generate` over `fixtures/logs`. The goals are reported,
 //! never asserted: timings belong here, not in tests.
 //!
 //! # Layout
 //! - [`throughput`]: the in-process measurements.
+//! - [`wire`]: bytes on the wire, compression settings, the JSON-lines printer.
+//! - [`peer`]: the Go baseline and `invoke`, each a process per payload.
+//! - [`cost`]: dollars per forwarded terabyte, from the figures above.
 //! - [`process`]: cold start and peak RSS, by running the forwarder's binary in Lambda mode
 //!   against the Runtime API emulator ([`crate::runtime_api`]).
 //! - here: options, the local collector, the report.
 
+pub mod cost;
+pub mod peer;
 pub mod process;
 pub mod throughput;
+pub mod wire;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -56,6 +64,9 @@ pub struct Options {
 #[derive(Debug, Clone)]
 pub struct Report {
     pub throughput: Vec<throughput::Row>,
+    pub wire: wire::WireReport,
+    /// `None` with `--no-processes`.
+    pub peers: Option<peer::Peers>,
     pub cold_start: Vec<process::ColdStart>,
     pub peak_rss: Vec<process::PeakRss>,
     /// Why a section is missing or partial (e.g. no `lambda-hello` beside this binary).
@@ -65,11 +76,15 @@ pub struct Report {
 pub async fn run(options: &Options) -> Result<Report> {
     let mut notes = Vec::new();
     let collector = LocalCollector::start()?;
-    let throughput = throughput::measure(options, &collector).await?;
-    let (cold_start, peak_rss) = if options.skip_processes {
-        (Vec::new(), Vec::new())
+    let payloads = throughput::payloads(options)?;
+    let throughput = throughput::measure(options, &collector, &payloads).await?;
+    let wire = wire::measure(options, &payloads, &throughput).await?;
+    let (peers, cold_start, peak_rss) = if options.skip_processes {
+        (None, Vec::new(), Vec::new())
     } else {
-        process::measure(options, &collector, &mut notes)?
+        let peers = peer::measure(options, &collector, &payloads, &mut notes)?;
+        let (cold, rss) = process::measure(options, &collector, &mut notes)?;
+        (Some(peers), cold, rss)
     };
     let problems = collector.report.problems.lock().map(|p| p.clone());
     if let Ok(problems) = problems
@@ -79,6 +94,8 @@ pub async fn run(options: &Options) -> Result<Report> {
     }
     Ok(Report {
         throughput,
+        wire,
+        peers,
         cold_start,
         peak_rss,
         notes,
@@ -150,13 +167,22 @@ impl LocalCollector {
     }
 }
 
+/// A scratch directory removed when dropped.
+pub struct Scratch(pub PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// MiB/s of `bytes` done in `secs`.
 fn mib_per_s(bytes: usize, secs: f64) -> f64 {
     bytes as f64 / (1 << 20) as f64 / secs
 }
 
 impl Report {
-    /// The goals of issue 7, each with what this run measured.
+    /// The performance goals, each with what this run measured.
     pub fn goals(&self) -> Vec<(String, String, bool)> {
         let mut goals = Vec::new();
         // The throughput goals are about CloudWatch payloads; the single RDS event row shows the
@@ -191,24 +217,63 @@ impl Report {
                 format!("worst {worst_floor:.1}x ({decoding})"),
                 worst_floor <= 3.0,
             ));
-            let ms_per_mb = |m: &throughput::Measure, r: &throughput::Row| {
-                m.secs() * 1000.0 * 1e6 / r.payload_bytes as f64
-            };
-            let slowest = logs
+            let worst_wire = logs
                 .iter()
-                .map(|r| ms_per_mb(&r.wasm, r))
-                .fold(0.0, f64::max);
-            let slowest_delivered = logs
-                .iter()
-                .map(|r| ms_per_mb(&r.wasm_whatap, r))
-                .fold(0.0, f64::max);
+                .map(|r| {
+                    (
+                        r.wire_bytes as f64 / r.data_bytes as f64,
+                        r.payload.as_str(),
+                    )
+                })
+                .fold((0.0, ""), |a, b| if b.0 > a.0 { b } else { a });
             goals.push((
-                "whole pipeline faster than the seed's decode-only Go (22-36 ms per MB)".to_owned(),
+                "wire bytes <= 1.0x CloudWatch's gzip'd payload on every log type".to_owned(),
+                format!("worst {:.2}x ({})", worst_wire.0, worst_wire.1),
+                worst_wire.0 <= 1.0,
+            ));
+            let worst_print = self
+                .wire
+                .payloads
+                .iter()
+                .filter_map(|p| {
+                    let r = logs.iter().find(|r| r.payload == p.payload)?;
+                    Some(p.printer.secs() / r.wasm.secs())
+                })
+                .fold(0.0, f64::max);
+            if !self.wire.payloads.is_empty() {
+                goals.push((
+                    "the JSON-lines printer adds <= 1x the mapping's own time".to_owned(),
+                    format!("worst {worst_print:.2}x"),
+                    worst_print <= 1.0,
+                ));
+            }
+        }
+        if let Some(peers) = &self.peers {
+            let ratios: Vec<(f64, &str)> = peers
+                .rows
+                .iter()
+                .filter_map(|r| Some((r.ratio()?, r.payload.as_str())))
+                .collect();
+            if let Some(worst) = ratios
+                .iter()
+                .copied()
+                .reduce(|a, b| if b.0 > a.0 { b } else { a })
+            {
+                goals.push((
+                    "whole pipeline (invoke --sink whatap) <= 0.5x the Go decode-only baseline, from process start, every log type"
+                        .to_owned(),
+                    format!("worst {:.2}x ({})", worst.0, worst.1),
+                    worst.0 <= 0.5,
+                ));
+            }
+            let warm = peers.startup.warm.secs() * 1000.0;
+            goals.push((
+                "invoke with the embedded mapper starts in <= 50 ms after its first run".to_owned(),
                 format!(
-                    "slowest {slowest:.1} ms per MB mapped in wasm; {slowest_delivered:.1} ms \
-                     with WhaTap encoding and confirmed delivery"
+                    "{warm:.1} ms (first run {:.1} ms)",
+                    peers.startup.first_secs * 1000.0
                 ),
-                slowest < 22.0,
+                warm <= 50.0,
             ));
         }
         let hello = self.cold_start.iter().find(|c| c.baseline);
@@ -234,6 +299,9 @@ impl Report {
     pub fn to_json(&self) -> Value {
         json!({
             "throughput": self.throughput.iter().map(throughput::Row::to_json).collect::<Vec<_>>(),
+            "wire": self.wire.to_json(),
+            "peers": self.peers.as_ref().map(peer::Peers::to_json),
+            "cost": cost::to_json(&cost::model(&self.throughput, &self.wire, self.peers.as_ref())),
             "cold_start": self.cold_start.iter().map(|c| json!({
                 "variant": c.variant, "median_ms": c.median_ms, "min_ms": c.min_ms, "runs": c.runs,
             })).collect::<Vec<_>>(),
@@ -252,6 +320,14 @@ impl Report {
         let mut out = String::new();
         if !self.throughput.is_empty() {
             out.push_str(&throughput::table(&self.throughput));
+            out.push_str(&self.wire.table(&self.throughput));
+        }
+        if let Some(peers) = &self.peers {
+            out.push_str(&peers.table());
+        }
+        let costs = cost::model(&self.throughput, &self.wire, self.peers.as_ref());
+        if !costs.is_empty() {
+            out.push_str(&cost::table(&costs));
         }
         if !self.cold_start.is_empty() {
             out.push_str(&process::cold_start_table(&self.cold_start));

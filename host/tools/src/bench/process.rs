@@ -2,13 +2,13 @@
 //! emulator, as Lambda starts `bootstrap`, beside a minimal `lambda_runtime` binary
 //! (`lambda-hello`, built with this one) for the baseline.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use super::{LocalCollector, Options};
+use super::{LocalCollector, Options, Scratch};
 use crate::runtime_api::{Outcome, RuntimeApi};
 use rds_forwarder::embedded;
 use rds_forwarder::mapper_store::embedded_cwasm_name;
@@ -33,15 +33,6 @@ pub struct PeakRss {
     pub payload_bytes: usize,
     pub event_bytes: usize,
     pub mib: f64,
-}
-
-/// A scratch directory removed when dropped.
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 pub fn measure(

@@ -44,6 +44,13 @@ pub struct Row {
     pub events: usize,
     /// Decompressed payload bytes: what MiB/s counts.
     pub payload_bytes: usize,
+    /// The gzip'd payload CloudWatch sent (`awslogs.data` decoded); the event's JSON for an
+    /// RDS event.
+    pub data_bytes: usize,
+    /// The log messages' own bytes.
+    pub message_bytes: usize,
+    /// Bytes of WhaTap data frames one delivery of the payload put on the wire.
+    pub wire_bytes: u64,
     pub records: u32,
     /// The guest's peak linear memory mapping this payload.
     pub guest_peak_bytes: usize,
@@ -86,6 +93,8 @@ impl Row {
         json!({
             "payload": self.payload, "log_type": self.log_type, "events": self.events,
             "payload_bytes": self.payload_bytes, "records": self.records,
+            "data_bytes": self.data_bytes, "message_bytes": self.message_bytes,
+            "wire_bytes": self.wire_bytes,
             "guest_peak_bytes": self.guest_peak_bytes,
             "decode_only": cell(&self.decode_only), "wasm_decode_only": cell(&self.wasm_decode_only),
             "native": cell(&self.native),
@@ -151,6 +160,7 @@ pub fn payloads(options: &Options) -> Result<Vec<(String, String, generate::Gene
             generate::Generated {
                 payload_bytes: event.len(),
                 message_bytes: event.len(),
+                data_bytes: event.len(),
                 events: 1,
                 event,
             },
@@ -163,7 +173,14 @@ fn wanted(options: &Options, name: &str) -> bool {
     options.only.as_deref().is_none_or(|o| name.contains(o))
 }
 
-pub async fn measure(options: &Options, collector: &LocalCollector) -> Result<Vec<Row>> {
+/// The payloads [`payloads`] made, each with its log type.
+pub type Payloads = [(String, String, generate::Generated)];
+
+pub async fn measure(
+    options: &Options,
+    collector: &LocalCollector,
+    payloads: &Payloads,
+) -> Result<Vec<Row>> {
     let sandbox = Sandbox::new(SandboxLimits::default());
     let mapper = rds_forwarder::cli::load_mapper_from(&sandbox, options.mapper.as_deref()).await?;
     let invocation = Invocation {
@@ -189,7 +206,8 @@ pub async fn measure(options: &Options, collector: &LocalCollector) -> Result<Ve
     let whatap: RefCell<Option<Box<dyn RecordSink>>> =
         RefCell::new(Some(Box::new(WhatapSink::new(collector.sink_config()?))));
     let mut rows = Vec::new();
-    for (name, log_type, g) in payloads(options)? {
+    for (name, log_type, g) in payloads {
+        let (name, log_type) = (name.clone(), log_type.clone());
         let event = &g.event;
         let per = options.per_cell;
         let (decode_only, _) = time(per, || async {
@@ -261,11 +279,25 @@ pub async fn measure(options: &Options, collector: &LocalCollector) -> Result<Ve
                 delivered.get()
             );
         }
+        // One more delivery, for the bytes it puts on the wire.
+        let sink = whatap
+            .borrow_mut()
+            .take()
+            .context("the WhaTap sink was lost")?;
+        let wire_before = sink.wire_bytes().unwrap_or(0);
+        let ran = sandbox.run(&mapper, event, &invocation, sink, budget).await;
+        let wire_bytes = ran.sink.wire_bytes().unwrap_or(0) - wire_before;
+        *whatap.borrow_mut() = Some(ran.sink);
+        ran.result
+            .with_context(|| format!("{name}: wasm mapping with WhaTap delivery"))?;
         rows.push(Row {
             payload: name,
             log_type,
             events: g.events,
             payload_bytes: g.payload_bytes,
+            data_bytes: g.data_bytes,
+            message_bytes: g.message_bytes,
+            wire_bytes,
             records: native_records,
             guest_peak_bytes: guest_peak.get(),
             decode_only,

@@ -1,0 +1,3 @@
+module rds-forwarder/go-baseline
+
+go 1.19
