@@ -100,7 +100,7 @@ pub fn parse_fraction(s: &str) -> (u32, usize, &str) {
 }
 
 /// Parses a zone suffix: `Z`, `+HH:MM`, `-HHMM`, `+HH`. Returns the offset in ms to subtract.
-fn parse_offset(s: &str) -> Option<(i64, &str)> {
+pub fn parse_offset(s: &str) -> Option<(i64, &str)> {
     let b = s.as_bytes();
     match b.first()? {
         b'Z' | b'z' => Some((0, &s[1..])),

@@ -1,6 +1,7 @@
 //! MySQL, MariaDB and Aurora MySQL error logs.
 //!
 //! - 8.0 / Aurora 3: `2025-03-21T00:00:04.275032Z 4071946 [Warning] [MY-010055] [Server] text`
+//!   (with `log_timestamps=SYSTEM` the time ends in an offset: `…04.275032+02:00`)
 //! - 5.7 / Aurora 2: `2017-07-04T09:58:45.968034Z 703463 [Note] text`
 //! - MariaDB: `2023-04-27 14:36:09 14487 [Warning] text`
 //! - Aurora extras: `231128  9:13:22 server_audit: text`, `2023-11-28 09:13:22 22566174378368:[DAS][INFO]: text`,
@@ -55,7 +56,8 @@ pub fn parse(entry: &str) -> Parsed<'_> {
             entry,
         );
     };
-    s.eat_char('Z');
+    // UTC (`Z`), or local time with its offset (`log_timestamps=SYSTEM`).
+    let ms = ms - s.utc_offset().unwrap_or(0);
     s.spaces();
     let thread = s.rest.split([' ', ':', '\t']).next().unwrap_or("");
     let mut p = Parsed::new(Some(if iso { "mysql" } else { "mariadb" }));
@@ -236,6 +238,30 @@ mod tests {
         assert_eq!(p.unparsed, None);
         assert_eq!(p.level, Level::Warning);
         assert_eq!(p.field("thread"), Some(&Text("0x2b76b6e68700".into())));
+    }
+
+    #[test]
+    fn a_timestamp_with_an_offset_is_local_time() {
+        let p = parse(
+            "2023-03-15T05:08:37.642287+02:00 0 [System] [MY-010931] [Server] /rdsdbbin/mysql/bin/mysqld: ready for connections.",
+        );
+        assert_eq!(p.unparsed, None);
+        // 05:08:37.642 at +02:00 is 03:08:37.642 UTC.
+        assert_eq!(p.time_ms, Some(1_678_849_717_642));
+        assert!(p.precise);
+        assert_eq!(p.level, Level::Info);
+        assert_eq!(
+            fields(&p),
+            vec![
+                ("thread_id", Integer(0)),
+                ("priority", Text("System".into())),
+                ("error_code", Text("MY-010931".into())),
+                ("subsystem", Text("Server".into())),
+            ]
+        );
+        let west = parse("2023-03-15T05:08:37.642287-05:30 7 [Warning] [MY-000001] [Server] x");
+        assert_eq!(west.time_ms, Some(1_678_876_717_642));
+        assert_eq!(west.level, Level::Warning);
     }
 
     #[test]

@@ -35,6 +35,9 @@ fn is_banner_tail(prev: &str, line: &str) -> bool {
 pub fn is_start(prev: &str, line: &str) -> bool {
     line.starts_with("# Time: ")
         || (line.starts_with("# User@Host: ") && !prev.starts_with("# Time: "))
+        // A query's header lines come together; one after a statement line is the next query
+        // (logged without a `# User@Host:` of its own).
+        || (line.starts_with("# Query_time: ") && !prev.starts_with("# "))
         || is_banner(line)
         || is_banner_tail(prev, line)
 }
@@ -167,9 +170,15 @@ pub fn parse(entry: &str) -> Parsed<'_> {
                 return Parsed::unparsed(Some("mysql"), "malformed # User@Host: line", entry);
             }
             saw_header = true;
-        } else if let Some(rest) = line.strip_prefix("# ") {
+        } else if let Some(rest) = line
+            .strip_prefix("# ")
+            .filter(|_| statement_start.is_none())
+        {
+            // Header pairs; a `# ` line inside the statement is the statement's (a comment).
             if scan::contains(rest, ": ") || rest.ends_with(':') {
                 pairs(&mut p, rest);
+                // A query logged after another without a `# User@Host:` of its own.
+                saw_header |= rest.starts_with("Query_time: ");
             }
         } else if let Some(db) = line
             .strip_prefix("use ")
@@ -195,7 +204,11 @@ pub fn parse(entry: &str) -> Parsed<'_> {
         }
     }
     if !saw_header {
-        return Parsed::unparsed(Some("mysql"), "no # Time: or # User@Host: header", entry);
+        return Parsed::unparsed(
+            Some("mysql"),
+            "no # Time:, # User@Host: or # Query_time: header",
+            entry,
+        );
     }
     if let Some(at) = statement_start {
         p.text("statement", entry[at..].trim_end());
@@ -299,6 +312,42 @@ mod tests {
     }
 
     #[test]
+    fn a_query_time_line_after_a_statement_starts_the_next_query() {
+        let msg = "# Time: 2021-08-13T15:08:32.515111Z\n# User@Host: x[x] @ [10.1.20.17] Id: 9\n\
+                   # Query_time: 11.5 Lock_time: 0 Rows_sent: 1 Rows_examined: 9\n\
+                   SET timestamp=1628867312;\nselect count(*) from X;\n\
+                   # Query_time: 2.25 Lock_time: 0.001 Rows_sent: 0 Rows_examined: 3\n\
+                   SET timestamp=1628867313;\nupdate X set a = 1\n# not a header: 99\nwhere b = 2;";
+        let pieces: Vec<&str> = super::super::split(msg, is_start).collect();
+        assert_eq!(pieces.len(), 2, "{pieces:?}");
+        let first = parse(pieces[0]);
+        assert_eq!(first.field("query_time_ms"), Some(&Float(11500.0)));
+        assert_eq!(
+            first.field("statement"),
+            Some(&Text("select count(*) from X;".into()))
+        );
+        // The second query has its own time, and a `# ` line inside its statement stays there.
+        let second = parse(pieces[1]);
+        assert_eq!(second.unparsed, None);
+        assert_eq!(second.field("query_time_ms"), Some(&Float(2250.0)));
+        assert_eq!(second.field("lock_time_ms"), Some(&Float(1.0)));
+        assert_eq!(second.time_ms, Some(1_628_867_313_000));
+        assert_eq!(
+            second.field("statement"),
+            Some(&Text(
+                "update X set a = 1\n# not a header: 99\nwhere b = 2;".into()
+            ))
+        );
+        assert!(second.field("not").is_none());
+        // Header lines together never split.
+        assert!(!is_start(
+            "# User@Host: x[x] @ [1.2.3.4] Id: 9",
+            "# Query_time: 1"
+        ));
+        assert!(!is_start("# Thread_id: 5  Schema: db", "# Query_time: 1"));
+    }
+
+    #[test]
     fn seconds_become_exact_milliseconds() {
         assert_eq!(seconds_to_ms("2.000192"), Some(2000.192));
         assert_eq!(seconds_to_ms("11.5"), Some(11500.0));
@@ -311,6 +360,9 @@ mod tests {
     #[test]
     fn a_statement_alone_is_unparsed_not_lost() {
         let p = parse("select 1 from t\u{0};");
-        assert_eq!(p.unparsed, Some("no # Time: or # User@Host: header"));
+        assert_eq!(
+            p.unparsed,
+            Some("no # Time:, # User@Host: or # Query_time: header")
+        );
     }
 }

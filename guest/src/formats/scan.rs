@@ -232,6 +232,14 @@ impl<'a> Scan<'a> {
         Some((ms + frac as i64, n > 0))
     }
 
+    /// A zone suffix (`Z`, `+HH:MM`, …; MySQL's `log_timestamps=SYSTEM` writes an offset),
+    /// consumed: the milliseconds to subtract for UTC. Nothing is consumed when there is none.
+    pub fn utc_offset(&mut self) -> Option<i64> {
+        let (offset, rest) = crate::time::parse_offset(self.rest)?;
+        self.rest = rest;
+        Some(offset)
+    }
+
     /// The rest of the current line (up to `\n`), consumed with the newline.
     pub fn line(&mut self) -> &'a str {
         match self.rest.find('\n') {
