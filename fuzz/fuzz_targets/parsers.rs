@@ -2,7 +2,7 @@
 //! Every engine log parser, on the same text.
 use libfuzzer_sys::fuzz_target;
 
-const LOG_TYPES: &[&str] = &["error", "slowquery", "general", "audit", "postgresql", "alert", "listener", "agent"];
+const LOG_TYPES: &[&str] = &["error", "slowquery", "general", "audit", "postgresql", "alert", "listener", "agent", "proxy", "diag.log", "notify.log"];
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);

@@ -11,7 +11,8 @@
 //! - [`awslogs`]: base64 → gzip → JSON of a CloudWatch Logs subscription payload, size-bounded.
 //! - [`log_source`]: what log group and stream names say (scope, db identifier, log type).
 //! - [`formats`]: every RDS engine's log formats: entries and typed fields.
-//! - [`logs`]: CloudWatch log events → `#RDS_LOG` records.
+//! - [`logs`]: CloudWatch log events → `#RDS_LOG` records; [`os_metrics`], Enhanced
+//!   Monitoring's documents → `#RDS_OS_METRICS` records.
 //! - [`rds_event`]: EventBridge `aws.rds` events → `#RDS_EVENT` records, with severity.
 //! - [`output`]: the [`Output`] trait and the batching in front of it; [`packed`], a batch as
 //!   `sink.send-packed` takes it.
@@ -29,6 +30,7 @@ pub mod generate;
 pub mod level;
 pub mod log_source;
 pub mod logs;
+pub mod os_metrics;
 pub mod output;
 pub mod packed;
 pub mod rds_event;

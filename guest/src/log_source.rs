@@ -2,13 +2,16 @@
 //!
 //! RDS names groups `/aws/rds/instance/<db-instance-id>/<log_type>` and
 //! `/aws/rds/cluster/<cluster-id>/<log_type>`; streams are the member instance, sometimes with
-//! a rotation or node suffix (`.0`, `.audit.log.2`, `.node1`).
+//! a rotation or node suffix (`.0`, `.audit.log.2`, `.node1`). RDS Proxy writes to
+//! `/aws/rds/proxy/<proxy-name>`: the proxy is the resource, and its log type is `proxy`.
 
 /// Whether the group belongs to an instance, a cluster, or is not an RDS group at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     Instance,
     Cluster,
+    /// An RDS Proxy's group.
+    Proxy,
     /// A group outside `/aws/rds/`; still forwarded, with what can be known.
     Other,
 }
@@ -18,6 +21,7 @@ impl Scope {
         match self {
             Scope::Instance => "instance",
             Scope::Cluster => "cluster",
+            Scope::Proxy => "proxy",
             Scope::Other => "other",
         }
     }
@@ -27,7 +31,7 @@ impl Scope {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogGroup<'a> {
     pub scope: Scope,
-    /// The instance or cluster id; `None` outside `/aws/rds/`.
+    /// The instance or cluster id, or the proxy's name; `None` outside `/aws/rds/`.
     pub db_identifier: Option<&'a str>,
     /// The last path element: `error`, `slowquery`, `postgresql`, `alert`, …
     pub log_type: &'a str,
@@ -38,6 +42,11 @@ impl<'a> LogGroup<'a> {
         let parts: Vec<&str> = group.split('/').filter(|p| !p.is_empty()).collect();
         let log_type = parts.last().copied().unwrap_or("");
         match parts.as_slice() {
+            ["aws", "rds", "proxy", name, ..] => LogGroup {
+                scope: Scope::Proxy,
+                db_identifier: Some(name),
+                log_type: "proxy",
+            },
             ["aws", "rds", kind @ ("instance" | "cluster"), id, _, ..] => LogGroup {
                 scope: if *kind == "cluster" {
                     Scope::Cluster
@@ -108,6 +117,15 @@ mod tests {
         assert_eq!(
             (odd.scope, odd.db_identifier, odd.log_type),
             (Scope::Instance, Some("mySQL-instance"), "error")
+        );
+        // The proxy's name is the resource; the log type is `proxy`.
+        assert_eq!(
+            LogGroup::parse("/aws/rds/proxy/orders-proxy"),
+            LogGroup {
+                scope: Scope::Proxy,
+                db_identifier: Some("orders-proxy"),
+                log_type: "proxy"
+            }
         );
         let other = LogGroup::parse("testLogGroup");
         assert_eq!(

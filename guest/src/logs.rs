@@ -38,6 +38,10 @@ pub struct StreamTags {
     /// Whether records carry the CloudWatch event id (`cw_event_id`); see
     /// [`with_event_ids`](Self::with_event_ids).
     event_ids: bool,
+    /// The stream is Enhanced Monitoring's (`RDSOSMetrics`): JSON documents, not log lines.
+    os_metrics: bool,
+    /// The stream is a Multi-AZ standby's (its name ends in `-secondary`).
+    standby: bool,
 }
 
 impl StreamTags {
@@ -50,6 +54,9 @@ impl StreamTags {
         ];
         if let Some(id) = group.db_identifier {
             tags.push(("db_identifier".into(), owned(id)));
+            if group.scope == crate::log_source::Scope::Proxy {
+                tags.push(("proxy_name".into(), owned(id)));
+            }
         }
         tags.push(("scope".into(), group.scope.as_str().into()));
         tags.push(("log_type".into(), owned(group.log_type)));
@@ -66,6 +73,8 @@ impl StreamTags {
             log_type: group.log_type.to_owned(),
             id_seed: RecordId::new().part(&data.log_group).part(&data.log_stream),
             event_ids: false,
+            os_metrics: data.log_group.as_ref() == crate::os_metrics::LOG_GROUP,
+            standby: data.log_stream.ends_with("-secondary"),
         }
     }
 
@@ -94,6 +103,9 @@ impl StreamTags {
         let mut split = 0;
         let (message, repaired) = event.message_checked();
         let message: &str = &message;
+        if self.os_metrics {
+            return self.os_metrics_records(event, message, repaired, max_content_bytes, out);
+        }
         let entries = parse_message(&self.log_type, message);
         let several = entries.len() > 1;
         let event_seed = self.id_seed.part(&event.id);
@@ -127,6 +139,47 @@ impl StreamTags {
                 emit_parts(&record, max_content_bytes, out)?;
             } else {
                 out.emit(&record)?;
+            }
+        }
+        Ok(split)
+    }
+}
+
+impl StreamTags {
+    /// The records of an Enhanced Monitoring event ([`crate::os_metrics`]): built whole, as
+    /// they are few and small, and then treated as every record is (ids, repair, splitting).
+    fn os_metrics_records(
+        &self,
+        event: &LogEvent<'_>,
+        message: &str,
+        repaired: bool,
+        max_content_bytes: usize,
+        out: &mut impl Emit,
+    ) -> Result<u32, MapError> {
+        let seed = self.id_seed.part(&event.id);
+        let id = |line: usize| {
+            let mut digits = [0u8; 20];
+            seed.part(decimal(line as u64, &mut digits)).finish()
+        };
+        let mut split = 0;
+        let records =
+            crate::os_metrics::records(message, &self.tags, self.standby, event.timestamp, &id);
+        for mut r in records {
+            if repaired {
+                r.set_tag("parse_status", "repaired");
+                r.set_field(
+                    "parse_error",
+                    FieldValue::Text(crate::escapes::REPAIRED_ESCAPE.to_owned()),
+                );
+            }
+            if self.event_ids {
+                r.set_field("cw_event_id", FieldValue::Text(event.id.to_string()));
+            }
+            if r.content.len() > max_content_bytes {
+                split += 1;
+                emit_parts(&r, max_content_bytes, out)?;
+            } else {
+                out.emit(&r)?;
             }
         }
         Ok(split)

@@ -149,7 +149,7 @@ proptest! {
 
     #[test]
     fn any_messages_map_the_same_packed_in_place_and_through_a_hook(
-        log_type in prop::sample::select(vec!["error", "slowquery", "general", "audit", "postgresql", "alert", "listener", "agent", "trace"]),
+        log_type in prop::sample::select(vec!["error", "slowquery", "general", "audit", "postgresql", "alert", "listener", "agent", "proxy", "diag.log", "notify.log", "trace"]),
         messages in proptest::collection::vec(message(), 1..6),
     ) {
         both_ways(&awslogs(log_type, &messages), &[]);

@@ -18,7 +18,7 @@ macro_rules! canary {
 }
 
 /// The events a new mapper, or a mapper with new rules, must map before it serves: an awslogs
-/// event of each RDS log type and an RDS event (`fixtures/canary`, compiled in). To the host
+/// event of each RDS log type (Enhanced Monitoring's included) and an RDS event (`fixtures/canary`, compiled in). To the host
 /// they are opaque bytes.
 pub const CANARY_EVENTS: &[(&str, &[u8])] = &[
     canary!("awslogs-mysql-error"),
@@ -29,6 +29,9 @@ pub const CANARY_EVENTS: &[(&str, &[u8])] = &[
     canary!("awslogs-oracle-alert"),
     canary!("awslogs-oracle-listener"),
     canary!("awslogs-sqlserver-agent"),
+    canary!("awslogs-rds-proxy"),
+    canary!("awslogs-db2-diag"),
+    canary!("awslogs-rdsosmetrics"),
     canary!("rds-db-instance-event.failover"),
 ];
 

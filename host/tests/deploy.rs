@@ -205,8 +205,22 @@ fn install_template_keeps_undeliverable_events_and_scopes_invokers() {
         Some(1_048_576)
     );
     // EventBridge's permission lives with its rule (settings.yaml), scoped to that rule.
+    // CloudWatch Logs may invoke from the RDS groups (proxies' included) and Enhanced
+    // Monitoring's group, of this account.
     let permissions = resources_of_type(&t, "AWS::Lambda::Permission");
-    assert_eq!(permissions.len(), 1);
+    assert_eq!(permissions.len(), 2);
+    let sources: Vec<String> = permissions
+        .iter()
+        .map(|(_, r)| serde_norway::to_string(&r["Properties"]["SourceArn"]).unwrap())
+        .collect();
+    for group in ["log-group:/aws/rds/*", "log-group:RDSOSMetrics:*"] {
+        assert!(
+            sources
+                .iter()
+                .any(|s| s.contains(&format!("${{AWS::AccountId}}:{group}"))),
+            "{group}: {sources:?}"
+        );
+    }
     let principals: Vec<String> = permissions
         .iter()
         .map(|(_, r)| {
@@ -438,6 +452,17 @@ fn settings_template_subscribes_any_number_of_log_groups() {
             );
         }
     }
+    // Enhanced Monitoring's group, when asked for.
+    let em = at(&t, &["Resources", "OsMetricsSubscriptionFilter"]);
+    assert_eq!(em["Condition"].as_str(), Some("HasOsMetrics"));
+    assert_eq!(
+        em["Properties"]["LogGroupName"].as_str(),
+        Some("RDSOSMetrics")
+    );
+    assert_eq!(
+        at(&t, &["Parameters", "EnhancedMonitoring", "Default"]).as_str(),
+        Some("false")
+    );
     let rule = at(&t, &["Resources", "RdsEventRule"]);
     assert_eq!(rule["Condition"].as_str(), Some("HasRule"));
     let pattern = serde_norway::to_string(&rule["Properties"]["EventPattern"]).unwrap();

@@ -12,8 +12,11 @@
 //! - [`postgres`] (RDS and Aurora PostgreSQL, incl. duration, auto_explain and pgaudit lines)
 //! - [`oracle_alert`], [`oracle_listener`], [`oracle_audit`]
 //! - [`sqlserver_error`], [`sqlserver_agent`]
+//! - [`rds_proxy`] (RDS Proxy, `/aws/rds/proxy/<name>`)
+//! - [`db2`] (RDS for Db2: `diag.log`, `notify.log`)
 //! - [`scan`]: the small cursor the parsers share.
 
+pub mod db2;
 pub mod mysql_audit;
 pub mod mysql_error;
 pub mod mysql_general;
@@ -22,6 +25,7 @@ pub mod oracle_alert;
 pub mod oracle_audit;
 pub mod oracle_listener;
 pub mod postgres;
+pub mod rds_proxy;
 pub mod scan;
 pub mod sqlserver_agent;
 pub mod sqlserver_error;
@@ -174,6 +178,9 @@ pub enum Format {
     OracleAudit,
     SqlServerError,
     SqlServerAgent,
+    RdsProxy,
+    Db2Diag,
+    Db2Notify,
 }
 
 impl Format {
@@ -189,6 +196,9 @@ impl Format {
             Format::OracleAudit => "oracle-audit",
             Format::SqlServerError => "sqlserver-error",
             Format::SqlServerAgent => "sqlserver-agent",
+            Format::RdsProxy => "rds-proxy",
+            Format::Db2Diag => "db2-diag",
+            Format::Db2Notify => "db2-notify",
         }
     }
 
@@ -205,6 +215,8 @@ impl Format {
             Format::OracleAudit => oracle_audit::is_start(line),
             Format::SqlServerError => sqlserver_error::is_start(line),
             Format::SqlServerAgent => sqlserver_agent::is_start(line),
+            Format::RdsProxy => rds_proxy::is_start(line),
+            Format::Db2Diag | Format::Db2Notify => db2::is_start(line),
         }
     }
 
@@ -220,6 +232,9 @@ impl Format {
             Format::OracleAudit => oracle_audit::parse(entry),
             Format::SqlServerError => sqlserver_error::parse(entry),
             Format::SqlServerAgent => sqlserver_agent::parse(entry),
+            Format::RdsProxy => rds_proxy::parse(entry),
+            Format::Db2Diag => db2::parse_diag(entry),
+            Format::Db2Notify => db2::parse_notify(entry),
         }
     }
 }
@@ -246,6 +261,10 @@ pub fn format_for(log_type: &str, message: &str) -> Option<Format> {
         "alert" => Format::OracleAlert,
         "listener" => Format::OracleListener,
         "agent" => Format::SqlServerAgent,
+        "proxy" => Format::RdsProxy,
+        // The log type keeps its dot: the group is `/aws/rds/instance/<id>/diag.log`.
+        "diag.log" => Format::Db2Diag,
+        "notify.log" => Format::Db2Notify,
         _ => return None,
     })
 }

@@ -13,6 +13,9 @@ pub const LOG_TYPES: &[&str] = &[
     "alert",
     "listener",
     "agent",
+    "proxy",
+    "diag.log",
+    "notify.log",
     "trace",
 ];
 

@@ -125,7 +125,8 @@ where
     Ok((Measure { runs }, records))
 }
 
-/// The payloads: one full CloudWatch batch per sample in `fixtures/logs`, and one RDS event.
+/// The payloads: one full CloudWatch batch per sample in `fixtures/logs` (and of each
+/// Enhanced Monitoring sample), and one RDS event.
 pub fn payloads(options: &Options) -> Result<Vec<(String, String, generate::Generated)>> {
     let logs = options.fixtures.join("logs");
     let read = |name: &str| {
@@ -145,6 +146,27 @@ pub fn payloads(options: &Options) -> Result<Vec<(String, String, generate::Gene
             generate::awslogs_event(&group, "bench-db", &entries, Size::CloudWatchBatch, NOW_MS)
                 .with_context(|| format!("{}: no entries", sample.file))?;
         out.push((sample.name().to_owned(), sample.log_type.clone(), g));
+    }
+    // Enhanced Monitoring: a batch of documents (one per event) of each real sample.
+    for shape in ["mysql", "postgresql", "sqlserver", "aurora"] {
+        let name = format!("rdsosmetrics-{shape}");
+        if !wanted(options, &name) {
+            continue;
+        }
+        let docs: Vec<String> = read(&format!("{name}.log"))?
+            .lines()
+            .filter(|l| !l.starts_with("#%") && !l.trim().is_empty())
+            .map(str::to_owned)
+            .collect();
+        let g = generate::awslogs_event(
+            rds_mapper::os_metrics::LOG_GROUP,
+            "db-BENCH",
+            &docs,
+            Size::CloudWatchBatch,
+            NOW_MS,
+        )
+        .with_context(|| format!("{name}.log: no documents"))?;
+        out.push((name, rds_mapper::os_metrics::LOG_GROUP.to_owned(), g));
     }
     if wanted(options, "rds-event") {
         let p = options
