@@ -4,20 +4,14 @@
 //! document is a typed field of one of its records. Property tests: arbitrary text and
 //! arbitrary JSON documents never panic, and their numbers are never dropped.
 
-use std::path::{Path, PathBuf};
+mod common;
 
+use std::path::PathBuf;
+
+use common::{expected_lines, logs_dir, map_payload};
 use proptest::prelude::*;
-use rds_mapper::awslogs::parse;
-use rds_mapper::logs::{Emit, StreamTags};
-use rds_mapper::packed::Packed;
-use rds_mapper::{FieldValue, MapError, Record, RecordParts};
+use rds_mapper::{FieldValue, Record};
 use serde_json::{Value, json};
-
-const CW_TIMESTAMP: i64 = 1_700_000_000_000;
-
-fn logs_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/logs")
-}
 
 /// The samples: each file's documents, one CloudWatch message per line.
 fn samples() -> Vec<(String, Vec<String>)> {
@@ -45,40 +39,9 @@ fn samples() -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
-struct Packing(Packed);
-
-impl Emit for Packing {
-    fn emit(&mut self, record: &impl RecordParts) -> Result<(), MapError> {
-        self.0
-            .push(record)
-            .map_err(|e| MapError::Delivery(e.to_string()))
-    }
-}
-
 /// Maps messages as one `RDSOSMetrics` payload of `stream`.
 fn map(stream: &str, messages: &[&str]) -> Vec<Record> {
-    let events: Vec<Value> = messages
-        .iter()
-        .enumerate()
-        .map(|(i, m)| json!({"id": format!("{i}"), "timestamp": CW_TIMESTAMP, "message": m}))
-        .collect();
-    let payload = json!({
-        "messageType": "DATA_MESSAGE", "owner": "123456789012",
-        "logGroup": "RDSOSMetrics", "logStream": stream,
-        "subscriptionFilters": ["f"], "logEvents": events,
-    })
-    .to_string();
-    let data = parse(payload.as_bytes()).expect("payload");
-    let tags = StreamTags::new(&data);
-    let mut out: Vec<Record> = Vec::new();
-    let mut packed = Packing(Packed::default());
-    for event in &data.log_events {
-        let max = rds_mapper::config::DEFAULT_MAX_CONTENT_BYTES;
-        tags.records(event, max, &mut out).expect("records");
-        tags.records(event, max, &mut packed).expect("packed");
-    }
-    assert_eq!(packed.0.unpack().expect("unpacks"), out);
-    out
+    map_payload(rds_mapper::os_metrics::LOG_GROUP, stream, messages)
 }
 
 fn field_json(v: &FieldValue) -> Value {
@@ -189,20 +152,7 @@ fn every_sample_document_maps_to_the_expected_records_with_every_number() {
         let records = map(stream, &messages);
         let actual: Vec<Value> = records.iter().map(summary).collect();
         let expected_path = logs_dir().join(file.replace(".log", ".expected.jsonl"));
-        if std::env::var_os("UPDATE_EXPECT").is_some() {
-            let text: String = actual.iter().map(|v| format!("{v}\n")).collect();
-            std::fs::write(&expected_path, text).expect("write expected");
-        }
-        let expected: Vec<Value> = std::fs::read_to_string(&expected_path)
-            .unwrap_or_else(|e| {
-                panic!(
-                    "{}: {e} (UPDATE_EXPECT=1 writes it)",
-                    expected_path.display()
-                )
-            })
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("expected line"))
-            .collect();
+        let expected = expected_lines(&expected_path, &actual);
         assert_eq!(actual, expected, "{file}");
         // The documents of each message, and every number of each.
         let mut docs = Vec::new();

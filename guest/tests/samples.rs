@@ -2,19 +2,11 @@
 //! unparsed count (printed) as the manifest says, fields as expected, and each entry, fed
 //! again as a message of its own, parsed the same way.
 
-use std::path::{Path, PathBuf};
+mod common;
 
-use rds_mapper::awslogs::parse;
-use rds_mapper::logs::{Emit, StreamTags};
-use rds_mapper::packed::Packed;
-use rds_mapper::{MapError, Record, RecordParts};
+use common::{expected_lines, logs_dir, map_payload};
+use rds_mapper::Record;
 use serde_json::{Value, json};
-
-const CW_TIMESTAMP: i64 = 1_700_000_000_000;
-
-fn logs_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/logs")
-}
 
 struct Sample {
     file: String,
@@ -52,40 +44,11 @@ fn body(file: &str) -> String {
 
 /// Maps CloudWatch messages as one payload of an RDS instance group of `log_type`.
 fn map(log_type: &str, messages: &[&str]) -> Vec<Record> {
-    let events: Vec<Value> = messages
-        .iter()
-        .enumerate()
-        .map(|(i, m)| json!({"id": format!("{i}"), "timestamp": CW_TIMESTAMP, "message": m}))
-        .collect();
-    let payload = json!({
-        "messageType": "DATA_MESSAGE", "owner": "123456789012",
-        "logGroup": format!("/aws/rds/instance/sample/{log_type}"), "logStream": "sample",
-        "subscriptionFilters": ["f"], "logEvents": events,
-    })
-    .to_string();
-    let data = parse(payload.as_bytes()).expect("payload");
-    let stream = StreamTags::new(&data);
-    let mut out: Vec<Record> = Vec::new();
-    let mut packed = Packing(Packed::default());
-    for event in &data.log_events {
-        let max = rds_mapper::config::DEFAULT_MAX_CONTENT_BYTES;
-        stream.records(event, max, &mut out).expect("records");
-        stream.records(event, max, &mut packed).expect("packed");
-    }
-    // As a hook sees them, and as the default mapping packs them in place: the same records.
-    assert_eq!(packed.0.unpack().expect("unpacks"), out, "{log_type}");
-    out
-}
-
-/// Packs records in place, as the default mapping does.
-struct Packing(Packed);
-
-impl Emit for Packing {
-    fn emit(&mut self, record: &impl RecordParts) -> Result<(), MapError> {
-        self.0
-            .push(record)
-            .map_err(|e| MapError::Delivery(e.to_string()))
-    }
+    map_payload(
+        &format!("/aws/rds/instance/sample/{log_type}"),
+        "sample",
+        messages,
+    )
 }
 
 fn tag<'r>(r: &'r Record, key: &str) -> &'r str {
@@ -164,20 +127,7 @@ fn every_sample_entry_becomes_one_record_with_the_expected_fields() {
         }
         let actual: Vec<Value> = records.iter().map(summary).collect();
         let expected_path = logs_dir().join(s.file.replace(".log", ".expected.jsonl"));
-        if std::env::var_os("UPDATE_EXPECT").is_some() {
-            let lines: String = actual.iter().map(|v| format!("{v}\n")).collect();
-            std::fs::write(&expected_path, lines).expect("write expected");
-        }
-        let expected: Vec<Value> = std::fs::read_to_string(&expected_path)
-            .unwrap_or_else(|e| {
-                panic!(
-                    "{}: {e} (UPDATE_EXPECT=1 writes it)",
-                    expected_path.display()
-                )
-            })
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("expected line"))
-            .collect();
+        let expected = expected_lines(&expected_path, &actual);
         assert_eq!(actual.len(), expected.len(), "{}", s.file);
         for (i, (a, e)) in actual.iter().zip(&expected).enumerate() {
             for key in [

@@ -1,7 +1,74 @@
 //! Shared by the guest's integration tests.
 #![allow(dead_code)]
 
+use std::path::{Path, PathBuf};
+
+use rds_mapper::awslogs::parse;
 use rds_mapper::formats::parse_message;
+use rds_mapper::logs::{Emit, StreamTags};
+use rds_mapper::packed::Packed;
+use rds_mapper::{MapError, Record, RecordParts};
+use serde_json::{Value, json};
+
+/// The CloudWatch time of every event the tests make.
+pub const CW_TIMESTAMP: i64 = 1_700_000_000_000;
+
+/// `fixtures/logs`.
+pub fn logs_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/logs")
+}
+
+/// Packs records in place, as the default mapping does.
+pub struct Packing(pub Packed);
+
+impl Emit for Packing {
+    fn emit(&mut self, record: &impl RecordParts) -> Result<(), MapError> {
+        self.0
+            .push(record)
+            .map_err(|e| MapError::Delivery(e.to_string()))
+    }
+}
+
+/// Maps CloudWatch messages, one event each, as one payload of `group` and `stream`: the
+/// records as a hook sees them, after checking that the default mapping packs the same ones
+/// in place.
+pub fn map_payload(group: &str, stream: &str, messages: &[&str]) -> Vec<Record> {
+    let events: Vec<Value> = messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| json!({"id": format!("{i}"), "timestamp": CW_TIMESTAMP, "message": m}))
+        .collect();
+    let payload = json!({
+        "messageType": "DATA_MESSAGE", "owner": "123456789012",
+        "logGroup": group, "logStream": stream,
+        "subscriptionFilters": ["f"], "logEvents": events,
+    })
+    .to_string();
+    let data = parse(payload.as_bytes()).expect("payload");
+    let tags = StreamTags::new(&data);
+    let mut out: Vec<Record> = Vec::new();
+    let mut packed = Packing(Packed::default());
+    for event in &data.log_events {
+        let max = rds_mapper::config::DEFAULT_MAX_CONTENT_BYTES;
+        tags.records(event, max, &mut out).expect("records");
+        tags.records(event, max, &mut packed).expect("packed");
+    }
+    assert_eq!(packed.0.unpack().expect("unpacks"), out, "{group}");
+    out
+}
+
+/// The expected JSON lines at `path`, after writing `actual` there when `UPDATE_EXPECT` is set.
+pub fn expected_lines(path: &Path, actual: &[Value]) -> Vec<Value> {
+    if std::env::var_os("UPDATE_EXPECT").is_some() {
+        let text: String = actual.iter().map(|v| format!("{v}\n")).collect();
+        std::fs::write(path, text).expect("write expected");
+    }
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_EXPECT=1 writes it)", path.display()))
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("expected line"))
+        .collect()
+}
 
 pub const LOG_TYPES: &[&str] = &[
     "error",
