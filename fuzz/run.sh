@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds="${1:-30}"
-for target in awslogs parsers os_metrics map_event whatap_decode license; do
+for target in awslogs parsers os_metrics sql map_event whatap_decode license; do
   echo "== fuzz $target for ${seconds}s"
   cargo +nightly fuzz run "$target" -- -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=0 2>&1 | tail -3
 done

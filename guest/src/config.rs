@@ -31,6 +31,13 @@ pub struct Config {
     /// Every log record also carries the CloudWatch event id as `cw_event_id` (off: see
     /// `logs::StreamTags::with_event_ids`).
     pub cw_event_id: bool,
+    /// Records that carry a statement get its SQL insight (`query_fingerprint`,
+    /// `query_digest`, …; [`crate::sql`]). On; `sql_insight=false` turns it off.
+    pub sql_insight: bool,
+    /// A statement seen before in the invocation takes its insight from a memo (on). Off
+    /// (`sql_memo=false`), every statement is fingerprinted anew: what SQL insight costs when
+    /// no statement repeats, which the benchmark measures.
+    pub sql_memo: bool,
 }
 
 impl Default for Config {
@@ -42,6 +49,8 @@ impl Default for Config {
             max_content_bytes: DEFAULT_MAX_CONTENT_BYTES,
             decode_only: false,
             cw_event_id: false,
+            sql_insight: true,
+            sql_memo: true,
         }
     }
 }
@@ -55,6 +64,8 @@ impl Config {
             let flag = match key.as_str() {
                 "decode_only" => Some(&mut config.decode_only),
                 "cw_event_id" => Some(&mut config.cw_event_id),
+                "sql_insight" => Some(&mut config.sql_insight),
+                "sql_memo" => Some(&mut config.sql_memo),
                 _ => None,
             };
             if let Some(flag) = flag {

@@ -16,6 +16,8 @@
 //! - [`rds_event`]: EventBridge `aws.rds` events → `#RDS_EVENT` records, with severity.
 //! - [`output`]: the [`Output`] trait and the batching in front of it; [`packed`], a batch as
 //!   `sink.send-packed` takes it.
+//! - [`sql`]: SQL insight (fingerprint, digest, command, tables, trace context) of every
+//!   entry that carries a statement, and the `sql-literals` redaction.
 //! - [`rules`]: the mapping config (rules without code), applied as a [`Hook`]; [`redact`].
 //! - [`record`], [`level`], [`time`], [`config`], [`error`]: the shared vocabulary.
 //! - [`generate`]: realistic Lambda events from sample logs, for benchmarks and load tests.
@@ -37,6 +39,7 @@ pub mod rds_event;
 pub mod record;
 pub mod redact;
 pub mod rules;
+pub mod sql;
 pub mod time;
 
 use serde_json::{Map, Value};
@@ -343,7 +346,9 @@ fn map_awslogs(
             output,
         ));
     }
-    let stream = logs::StreamTags::new(&payload).with_event_ids(config.cw_event_id);
+    let stream = logs::StreamTags::new(&payload)
+        .with_event_ids(config.cw_event_id)
+        .with_sql_insight(config.sql_insight, config.sql_memo);
     let mut emitter = Emitter {
         batcher: Batcher::expecting(output, config, payload.log_events.len()),
         hook,

@@ -6,7 +6,7 @@
 
 use crate::awslogs::{LogData, LogEvent};
 use crate::error::MapError;
-use crate::formats::{Value, parse_message};
+use crate::formats::{Value, parse_entries};
 use crate::log_source::{LogGroup, instance_from_stream};
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -38,6 +38,9 @@ pub struct StreamTags {
     /// Whether records carry the CloudWatch event id (`cw_event_id`); see
     /// [`with_event_ids`](Self::with_event_ids).
     event_ids: bool,
+    /// Entries that carry a statement get its SQL insight, from this memo of the payload's
+    /// statements (`None`: SQL insight is off).
+    sql: Option<std::cell::RefCell<crate::sql::Memo>>,
     /// The stream is Enhanced Monitoring's (`RDSOSMetrics`): JSON documents, not log lines.
     os_metrics: bool,
     /// The stream is a Multi-AZ standby's (its name ends in `-secondary`).
@@ -73,6 +76,7 @@ impl StreamTags {
             log_type: group.log_type.to_owned(),
             id_seed: RecordId::new().part(&data.log_group).part(&data.log_stream),
             event_ids: false,
+            sql: Some(Default::default()),
             os_metrics: data.log_group.as_ref() == crate::os_metrics::LOG_GROUP,
             standby: data.log_stream.ends_with("-secondary"),
         }
@@ -84,6 +88,14 @@ impl StreamTags {
     /// the record's most costly bytes on the wire after its content.
     pub fn with_event_ids(mut self, on: bool) -> StreamTags {
         self.event_ids = on;
+        self
+    }
+
+    /// Whether entries that carry a statement get its SQL insight (the setting `sql_insight`,
+    /// on by default), and whether repeated statements are looked up in a memo (`sql_memo`,
+    /// on by default; off, every statement is fingerprinted anew).
+    pub fn with_sql_insight(mut self, on: bool, memo: bool) -> StreamTags {
+        self.sql = on.then(|| std::cell::RefCell::new(crate::sql::Memo::new(memo)));
         self
     }
 
@@ -106,11 +118,17 @@ impl StreamTags {
         if self.os_metrics {
             return self.os_metrics_records(event, message, repaired, max_content_bytes, out);
         }
-        let entries = parse_message(&self.log_type, message);
+        let (format, entries) = parse_entries(&self.log_type, message);
         let several = entries.len() > 1;
         let event_seed = self.id_seed.part(&event.id);
+        let dialect = format.and_then(crate::sql::dialect_of);
         for (i, entry) in entries.iter().enumerate() {
             let parsed = &entry.parsed;
+            let sql = match (&self.sql, dialect) {
+                (Some(memo), Some(dialect)) => crate::sql::statement(parsed)
+                    .and_then(|s| memo.borrow_mut().insight(s, dialect)),
+                _ => None,
+            };
             let line = i as i64 + 1;
             let mut digits = [0u8; 20];
             let mut hex = [0u8; 16];
@@ -129,6 +147,7 @@ impl StreamTags {
                 parse_error: parsed.unparsed,
                 repaired,
                 parsed: &parsed.fields,
+                sql: sql.as_deref(),
                 cw_event_id: self.event_ids.then_some(&*event.id),
                 record_id: event_seed
                     .part(decimal(line as u64, &mut digits))
@@ -199,6 +218,8 @@ struct EntryRecord<'r> {
     /// The message held an escape no text can hold, now U+FFFD (`parse_status` repaired).
     repaired: bool,
     parsed: &'r [(Text, Value<'r>)],
+    /// The SQL insight of the entry's statement.
+    sql: Option<&'r crate::sql::Insight>,
     /// A field, not a tag: it is unique per event, and WhaTap indexes tags (a unique tag also
     /// makes every record's tag map, and its hash, different). Only when asked for.
     cw_event_id: Option<&'r str>,
@@ -206,6 +227,11 @@ struct EntryRecord<'r> {
 }
 
 impl EntryRecord<'_> {
+    /// Whether the parse gave a field of this name.
+    fn has_field(&self, key: &str) -> bool {
+        self.parsed.iter().any(|(k, _)| k == key)
+    }
+
     fn status(&self) -> &'static str {
         if self.parse_error.is_some() {
             "unparsed"
@@ -255,6 +281,11 @@ impl RecordParts for EntryRecord<'_> {
         self.parsed
             .iter()
             .map(|(k, v)| (k.as_ref(), v.as_field_ref()))
+            .chain(
+                self.sql
+                    .into_iter()
+                    .flat_map(|i| i.fields(|k| self.has_field(k))),
+            )
             .chain(self.problem().map(|e| ("parse_error", FieldValue::Text(e))))
             .chain(
                 self.cw_event_id
@@ -279,6 +310,12 @@ impl RecordParts for EntryRecord<'_> {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.to_owned_value())),
         );
+        if let Some(i) = self.sql {
+            r.fields.extend(
+                i.fields(|k| self.has_field(k))
+                    .map(|(k, v)| (Text::Owned(k.to_owned()), v.to_owned_value())),
+            );
+        }
         if let Some(reason) = self.problem() {
             r.fields
                 .push(("parse_error".into(), FieldValue::Text(reason.to_owned())));

@@ -4,14 +4,19 @@
 //! ```json
 //! {
 //!   "include": {"slowquery": ["orders"]},           // per log type (or "*"): keep only matching
-//!   "exclude": {"*": ["rds_heartbeat2"], "audit": ["rdsadmin"]},  // drop matching
-//!   "redact": ["passwords", "emails", "ipv4", {"text": "secret-token", "replace": "***"}],
+//!   "exclude": {"*": ["rds_heartbeat2", {"fingerprint": "SELECT ?"}],
+//!               "audit": ["rdsadmin", {"digest": "8f3c0e9a1b2d4c5e"}]},  // drop matching
+//!   "redact": ["passwords", "emails", "ipv4", "sql-literals", {"text": "secret-token", "replace": "***"}],
 //!   "tags": {"team": "dba", "env": "prod"},          // added to every record
 //!   "levels": [{"log_type": "error", "contains": "Aborted connection", "level": "info"}]
 //! }
 //! ```
 //!
-//! Patterns are plain substrings of the record's content. The log type is the record's
+//! A pattern is a plain substring of the record's content, or `{"fingerprint": …}` /
+//! `{"digest": …}`, equal to the record's `query_fingerprint` / `query_digest` ([`crate::sql`]);
+//! a level rule has one of `contains`, `fingerprint` or `digest`. `sql-literals` replaces
+//! every literal of the record's statement, in its fields and its content, failing closed
+//! ([`crate::sql::redact`]). The log type is the record's
 //! `log_type` tag (`rds-event` for RDS events). Levels: the first matching rule wins. A bad
 //! config is refused whole, naming the line and the reason.
 
@@ -50,6 +55,80 @@ enum Redaction {
     },
 }
 
+/// What an include/exclude pattern or a level rule matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Pattern {
+    /// A substring of the content.
+    Contains(String),
+    /// The record's `query_fingerprint`, whole.
+    Fingerprint(String),
+    /// The record's `query_digest`.
+    Digest(String),
+}
+
+impl Pattern {
+    fn matches(&self, r: &Record) -> bool {
+        let field = |key| match r.field(key) {
+            Some(FieldValue::Text(t)) => Some(t.as_str()),
+            _ => None,
+        };
+        match self {
+            Pattern::Contains(p) => r.content.contains(p.as_str()),
+            Pattern::Fingerprint(f) => field("query_fingerprint") == Some(f.as_str()),
+            Pattern::Digest(d) => field("query_digest") == Some(d.as_str()),
+        }
+    }
+
+    /// A pattern from the config: a string, or an object with one of `fingerprint`,
+    /// `digest`, `contains`. `at` names it in errors.
+    fn from_json(v: serde_json::Value, at: &str) -> Result<Pattern, MapError> {
+        let pattern = match v {
+            serde_json::Value::String(s) => Pattern::Contains(s),
+            serde_json::Value::Object(o) if o.len() == 1 => {
+                let (k, v) = o
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| bad(format!("{at} is empty")))?;
+                let serde_json::Value::String(v) = v else {
+                    return Err(bad(format!("{at}.{k} must be a string")));
+                };
+                match k.as_str() {
+                    "contains" => Pattern::Contains(v),
+                    "fingerprint" => Pattern::Fingerprint(v),
+                    "digest"
+                        if v.len() == 16
+                            && v.bytes()
+                                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)) =>
+                    {
+                        Pattern::Digest(v)
+                    }
+                    "digest" => {
+                        return Err(bad(format!(
+                            "{at}.digest {v:?} is not 16 lowercase hex digits"
+                        )));
+                    }
+                    other => {
+                        return Err(bad(format!(
+                            "{at} has unknown key {other:?} (known: contains, fingerprint, digest)"
+                        )));
+                    }
+                }
+            }
+            _ => {
+                return Err(bad(format!(
+                    "{at} must be a string or one of {{\"contains\"|\"fingerprint\"|\"digest\": string}}"
+                )));
+            }
+        };
+        if matches!(&pattern, Pattern::Contains(p) | Pattern::Fingerprint(p) if p.is_empty()) {
+            return Err(bad(format!(
+                "{at} has an empty pattern (it would match everything)"
+            )));
+        }
+        Ok(pattern)
+    }
+}
+
 fn stars() -> String {
     "***".to_owned()
 }
@@ -59,11 +138,17 @@ fn stars() -> String {
 struct LevelRule {
     #[serde(default)]
     log_type: Option<String>,
-    contains: String,
+    #[serde(default)]
+    contains: Option<String>,
+    #[serde(default)]
+    fingerprint: Option<String>,
+    #[serde(default)]
+    digest: Option<String>,
     level: String,
 }
 
 enum Redactor {
+    SqlLiterals,
     Passwords,
     Emails,
     Ipv4,
@@ -72,11 +157,11 @@ enum Redactor {
 
 /// Validated rules, ready to apply as a [`Hook`].
 pub struct Rules {
-    include: Vec<(String, Vec<String>)>,
-    exclude: Vec<(String, Vec<String>)>,
+    include: Vec<(String, Vec<Pattern>)>,
+    exclude: Vec<(String, Vec<Pattern>)>,
     redact: Vec<Redactor>,
     tags: Vec<(String, String)>,
-    levels: Vec<(Option<String>, String, Level)>,
+    levels: Vec<(Option<String>, Pattern, Level)>,
 }
 
 fn bad(msg: impl std::fmt::Display) -> MapError {
@@ -86,16 +171,19 @@ fn bad(msg: impl std::fmt::Display) -> MapError {
 fn patterns(
     section: &str,
     map: Map<String, serde_json::Value>,
-) -> Result<Vec<(String, Vec<String>)>, MapError> {
+) -> Result<Vec<(String, Vec<Pattern>)>, MapError> {
     map.into_iter()
         .map(|(log_type, v)| {
-            let list: Vec<String> = serde_json::from_value(v)
-                .map_err(|_| bad(format!("{section}.{log_type} must be a list of strings")))?;
-            if list.iter().any(String::is_empty) {
+            let serde_json::Value::Array(list) = v else {
                 return Err(bad(format!(
-                    "{section}.{log_type} has an empty pattern (it would match everything)"
+                    "{section}.{log_type} must be a list of patterns"
                 )));
-            }
+            };
+            let list = list
+                .into_iter()
+                .enumerate()
+                .map(|(i, p)| Pattern::from_json(p, &format!("{section}.{log_type}[{i}]")))
+                .collect::<Result<Vec<_>, _>>()?;
             Ok((log_type, list))
         })
         .collect()
@@ -114,10 +202,11 @@ impl Rules {
             .into_iter()
             .map(|r| match r {
                 Redaction::Builtin(name) => match name.as_str() {
+                    "sql-literals" => Ok(Redactor::SqlLiterals),
                     "passwords" => Ok(Redactor::Passwords),
                     "emails" => Ok(Redactor::Emails),
                     "ipv4" => Ok(Redactor::Ipv4),
-                    other => Err(bad(format!("unknown redaction {other:?} (known: passwords, emails, ipv4, or {{\"text\": …}})"))),
+                    other => Err(bad(format!("unknown redaction {other:?} (known: sql-literals, passwords, emails, ipv4, or {{\"text\": …}})"))),
                 },
                 Redaction::Literal { text, .. } if text.is_empty() => Err(bad("a redaction text is empty")),
                 Redaction::Literal { text, replace } => Ok(Redactor::Literal(text, replace)),
@@ -138,7 +227,14 @@ impl Rules {
             .map(|(i, r)| {
                 let level = Level::parse(&r.level)
                     .ok_or_else(|| bad(format!("levels[{i}].level {:?} is not one of critical, error, warning, notice, info, debug", r.level)))?;
-                Ok((r.log_type, r.contains, level))
+                let at = format!("levels[{i}]");
+                let pattern = match (r.contains, r.fingerprint, r.digest) {
+                    (Some(c), None, None) => Pattern::from_json(c.into(), &at)?,
+                    (None, Some(f), None) => Pattern::from_json(serde_json::json!({"fingerprint": f}), &at)?,
+                    (None, None, Some(d)) => Pattern::from_json(serde_json::json!({"digest": d}), &at)?,
+                    _ => return Err(bad(format!("{at} needs exactly one of contains, fingerprint, digest"))),
+                };
+                Ok((r.log_type, pattern, level))
             })
             .collect::<Result<Vec<_>, MapError>>()?;
         Ok(Rules {
@@ -154,6 +250,8 @@ impl Rules {
         let mut t = text.to_owned();
         for r in &self.redact {
             t = match r {
+                // Applied to the whole record first (`Hook::record`).
+                Redactor::SqlLiterals => t,
                 Redactor::Passwords => redact::passwords(&t),
                 Redactor::Emails => redact::emails(&t),
                 Redactor::Ipv4 => redact::ipv4(&t),
@@ -165,9 +263,9 @@ impl Rules {
 }
 
 fn matching<'r>(
-    rules: &'r [(String, Vec<String>)],
+    rules: &'r [(String, Vec<Pattern>)],
     log_type: &str,
-) -> impl Iterator<Item = &'r String> {
+) -> impl Iterator<Item = &'r Pattern> {
     rules
         .iter()
         .filter(move |(t, _)| t == "*" || t == log_type)
@@ -178,11 +276,18 @@ impl Hook for Rules {
     fn record(&mut self, mut r: Record) -> Option<Record> {
         let log_type = r.tag("log_type").unwrap_or("rds-event").to_owned();
         let mut include = matching(&self.include, &log_type).peekable();
-        if include.peek().is_some() && !include.any(|p| r.content.contains(p.as_str())) {
+        if include.peek().is_some() && !include.any(|p| p.matches(&r)) {
             return None;
         }
-        if matching(&self.exclude, &log_type).any(|p| r.content.contains(p.as_str())) {
+        if matching(&self.exclude, &log_type).any(|p| p.matches(&r)) {
             return None;
+        }
+        if self
+            .redact
+            .iter()
+            .any(|r| matches!(r, Redactor::SqlLiterals))
+        {
+            crate::sql::redact::record(&mut r);
         }
         if !self.redact.is_empty() {
             r.content = self.redact_text(&r.content);
@@ -195,8 +300,8 @@ impl Hook for Rules {
         for (k, v) in &self.tags {
             r.set_tag(k.clone(), v.clone());
         }
-        if let Some((_, _, level)) = self.levels.iter().find(|(t, contains, _)| {
-            t.as_deref().is_none_or(|t| t == log_type) && r.content.contains(contains.as_str())
+        if let Some((_, _, level)) = self.levels.iter().find(|(t, pattern, _)| {
+            t.as_deref().is_none_or(|t| t == log_type) && pattern.matches(&r)
         }) {
             r.set_tag("level", level.as_str());
         }
@@ -296,6 +401,77 @@ mod tests {
         assert_eq!(r.tag("level"), Some("critical"));
     }
 
+    /// A record as the default mapping makes it from a MySQL general log `Query` line.
+    fn query(sql: &str) -> Record {
+        let mut r = rec("general", &format!("2024-01-03T08:00:01Z\t7 Query\t{sql}"));
+        r.set_tag("engine", "mysql");
+        r.set_field("statement", FieldValue::Text(sql.to_owned()));
+        let i = crate::sql::insight(sql, crate::sql::Dialect::MySql).unwrap();
+        r.set_field("query_fingerprint", FieldValue::Text(i.fingerprint));
+        r.set_field("query_digest", FieldValue::Text(i.digest.to_string()));
+        r
+    }
+
+    #[test]
+    fn fingerprint_and_digest_patterns_and_sql_literals() {
+        let digest = crate::sql::insight("SELECT 1", crate::sql::Dialect::MySql)
+            .unwrap()
+            .digest
+            .to_string();
+        let mut rules = Rules::parse(&format!(
+            r#"{{"exclude": {{"*": [{{"fingerprint": "SELECT ?"}}], "general": [{{"digest": "{digest}"}}]}},
+                "redact": ["sql-literals"],
+                "levels": [{{"fingerprint": "SELECT sleep(?)", "level": "warning"}}]}}"#
+        ))
+        .unwrap();
+        assert!(
+            rules.record(query("select 42")).is_none(),
+            "the health check is dropped"
+        );
+        assert!(rules.record(query("SELECT   'x'")).is_none());
+        let r = rules
+            .record(query("select sleep(2) from t where name = 'bob'"))
+            .unwrap();
+        assert_eq!(
+            r.tag("level"),
+            Some("info"),
+            "another fingerprint: no level rule"
+        );
+        assert_eq!(
+            r.content,
+            "2024-01-03T08:00:01Z\t7 Query\tselect sleep(?) from t where name = ?"
+        );
+        let r = rules.record(query("SELECT sleep(5)")).unwrap();
+        assert_eq!(r.tag("level"), Some("warning"));
+        assert_eq!(
+            r.field("statement"),
+            Some(&FieldValue::Text("SELECT sleep(?)".into()))
+        );
+        let e = Rules::parse(r#"{"exclude": {"*": [{"digest": "XYZ"}]}}"#)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.ends_with("exclude.*[0].digest \"XYZ\" is not 16 lowercase hex digits"),
+            "{e}"
+        );
+        let e = Rules::parse(
+            r#"{"levels": [{"contains": "a", "digest": "0123456789abcdef", "level": "info"}]}"#,
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            e.ends_with("levels[0] needs exactly one of contains, fingerprint, digest"),
+            "{e}"
+        );
+        let e = Rules::parse(r#"{"include": {"*": [{"regex": "a"}]}}"#)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("unknown key \"regex\""), "{e}");
+    }
+
     #[test]
     fn bad_configs_are_refused_with_line_and_reason() {
         let e = Rules::parse("{\n  \"incluude\": {}\n}")
@@ -314,7 +490,7 @@ mod tests {
             .to_string();
         assert_eq!(
             e,
-            "invalid mapper configuration: rules: unknown redaction \"ssn\" (known: passwords, emails, ipv4, or {\"text\": …})"
+            "invalid mapper configuration: rules: unknown redaction \"ssn\" (known: sql-literals, passwords, emails, ipv4, or {\"text\": …})"
         );
         let e = Rules::parse("{\"levels\": [{\"contains\": \"x\", \"level\": \"loud\"}]}")
             .err()

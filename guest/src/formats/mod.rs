@@ -279,11 +279,19 @@ pub struct Entry<'m> {
 /// Splits a message into entries and parses each one. `log_type` chooses the format; a log
 /// type without a parser gives one unparsed entry holding the whole message.
 pub fn parse_message<'m>(log_type: &str, message: &'m str) -> Vec<Entry<'m>> {
+    parse_entries(log_type, message).1
+}
+
+/// [`parse_message`], and the format it chose.
+pub fn parse_entries<'m>(log_type: &str, message: &'m str) -> (Option<Format>, Vec<Entry<'m>>) {
     let Some(format) = format_for(log_type, message) else {
-        return vec![Entry {
-            text: message,
-            parsed: Parsed::unparsed(None, "no parser for this log type", message),
-        }];
+        return (
+            None,
+            vec![Entry {
+                text: message,
+                parsed: Parsed::unparsed(None, "no parser for this log type", message),
+            }],
+        );
     };
     let mut entries: Vec<Entry<'m>> = split(message, |prev, line| format.is_start(prev, line))
         .map(|text| Entry {
@@ -296,7 +304,7 @@ pub fn parse_message<'m>(log_type: &str, message: &'m str) -> Vec<Entry<'m>> {
         Format::SqlServerError => sqlserver_error::attach_error_pairs(&mut entries),
         _ => {}
     }
-    entries
+    (Some(format), entries)
 }
 
 /// Cuts `message` before every line (other than the first) for which `is_start(previous

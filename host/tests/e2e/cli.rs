@@ -246,7 +246,7 @@ fn invoke_applies_a_mapping_config_and_refuses_a_bad_one_with_line_and_reason() 
     assert_eq!(
         stderr(&out),
         format!(
-            "error: {}: invalid mapper configuration: rules: exclude.audit must be a list of strings\n",
+            "error: {}: invalid mapper configuration: rules: exclude.audit must be a list of patterns\n",
             event.display()
         )
     );
