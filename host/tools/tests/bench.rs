@@ -137,6 +137,10 @@ fn one_run_measures_every_section_of_the_same_work() {
     assert_eq!(notes.contains("no Go toolchain"), !go, "{notes}");
 
     // The cost model: the forwarder, the Go baseline when it ran, CloudWatch's own bytes.
+    assert!(
+        report["sql"].as_array().unwrap().is_empty(),
+        "no statements in error logs"
+    );
     let cost = report["cost"]["rows"].as_array().unwrap();
     assert_eq!(cost.len(), if go { 3 } else { 2 });
     assert!(cost[0]["compute"].as_f64().unwrap() > 0.0);
@@ -165,6 +169,54 @@ fn one_run_measures_every_section_of_the_same_work() {
             "{measured}"
         );
     }
+}
+
+/// SQL insight's cost is measured on payloads whose entries carry statements (and only
+/// those: the MySQL error log above has none), on and off over the same records.
+#[test]
+fn sql_insight_cost_on_a_payload_with_statements() {
+    let report = bench(&["--only", "mysql-general", "--no-processes"]);
+    let rows = report["sql"].as_array().expect("sql rows");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let row = &rows[0];
+    assert_eq!(row["payload"], "mysql-general");
+    let (records, statements) = (
+        row["records"].as_u64().unwrap(),
+        row["statements"].as_u64().unwrap(),
+    );
+    assert_eq!(
+        Some(records),
+        report["throughput"][0]["records"].as_u64(),
+        "the same records as the throughput row"
+    );
+    assert!(
+        statements > 0 && statements < records,
+        "{statements} of {records}"
+    );
+    for cell in [
+        "native_on",
+        "native_fresh",
+        "native_off",
+        "wasm_on",
+        "wasm_fresh",
+        "wasm_off",
+    ] {
+        assert!(row[cell]["runs"].as_u64().unwrap() >= 2, "{cell}");
+        assert!(row[cell]["mib_per_s"].as_f64().unwrap() > 0.0, "{cell}");
+    }
+    let goal = report["goals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["goal"].as_str().unwrap().starts_with("SQL insight costs"))
+        .expect("the SQL insight goal");
+    assert!(
+        goal["measured"]
+            .as_str()
+            .unwrap()
+            .contains("(mysql-general, in wasm; with no statement repeating, worst"),
+        "{goal}"
+    );
 }
 
 #[test]

@@ -13,6 +13,7 @@
 //! # Layout
 //! - [`throughput`]: the in-process measurements.
 //! - [`wire`]: bytes on the wire, compression settings, the JSON-lines printer.
+//! - [`sql`]: what SQL insight costs, on, with no memo, and off, on every payload carrying SQL.
 //! - [`peer`]: the Go baseline and `invoke`, each a process per payload.
 //! - [`cost`]: dollars per forwarded terabyte, from the figures above.
 //! - [`process`]: cold start and peak RSS, by running the forwarder's binary in Lambda mode
@@ -22,6 +23,7 @@
 pub mod cost;
 pub mod peer;
 pub mod process;
+pub mod sql;
 pub mod throughput;
 pub mod wire;
 
@@ -65,6 +67,7 @@ pub struct Options {
 pub struct Report {
     pub throughput: Vec<throughput::Row>,
     pub wire: wire::WireReport,
+    pub sql: Vec<sql::Row>,
     /// `None` with `--no-processes`.
     pub peers: Option<peer::Peers>,
     pub cold_start: Vec<process::ColdStart>,
@@ -79,6 +82,7 @@ pub async fn run(options: &Options) -> Result<Report> {
     let payloads = throughput::payloads(options)?;
     let throughput = throughput::measure(options, &collector, &payloads).await?;
     let wire = wire::measure(options, &payloads, &throughput).await?;
+    let sql = sql::measure(options, &payloads).await?;
     let (peers, cold_start, peak_rss) = if options.skip_processes {
         (None, Vec::new(), Vec::new())
     } else {
@@ -95,6 +99,7 @@ pub async fn run(options: &Options) -> Result<Report> {
     Ok(Report {
         throughput,
         wire,
+        sql,
         peers,
         cold_start,
         peak_rss,
@@ -248,6 +253,28 @@ impl Report {
                 ));
             }
         }
+        if let Some((worst, payload)) = self
+            .sql
+            .iter()
+            .map(|r| (r.wasm_cost(), r.payload.as_str()))
+            .reduce(|a, b| if b.0 > a.0 { b } else { a })
+        {
+            let fresh = self
+                .sql
+                .iter()
+                .map(|r| r.wasm_fresh_cost())
+                .fold(f64::MIN, f64::max);
+            goals.push((
+                "SQL insight costs <= 15 % of the mapping on every log type that carries SQL"
+                    .to_owned(),
+                format!(
+                    "worst {:+.1} % ({payload}, in wasm; with no statement repeating, worst {:+.1} %)",
+                    worst * 100.0,
+                    fresh * 100.0
+                ),
+                worst <= 0.15,
+            ));
+        }
         if let Some(peers) = &self.peers {
             let ratios: Vec<(f64, &str)> = peers
                 .rows
@@ -300,6 +327,7 @@ impl Report {
         json!({
             "throughput": self.throughput.iter().map(throughput::Row::to_json).collect::<Vec<_>>(),
             "wire": self.wire.to_json(),
+            "sql": self.sql.iter().map(sql::Row::to_json).collect::<Vec<_>>(),
             "peers": self.peers.as_ref().map(peer::Peers::to_json),
             "cost": cost::to_json(&cost::model(&self.throughput, &self.wire, self.peers.as_ref())),
             "cold_start": self.cold_start.iter().map(|c| json!({
@@ -321,6 +349,9 @@ impl Report {
         if !self.throughput.is_empty() {
             out.push_str(&throughput::table(&self.throughput));
             out.push_str(&self.wire.table(&self.throughput));
+        }
+        if !self.sql.is_empty() {
+            out.push_str(&sql::table(&self.sql));
         }
         if let Some(peers) = &self.peers {
             out.push_str(&peers.table());
