@@ -334,11 +334,18 @@ impl WhatapSink {
                 self.clock_delta_ms = conn.clock_delta_ms;
             }
             // Confirmed, or written with confirmation turned off (one-way): done with them.
+            // Packs still being compressed are the next ones to write, not done with.
             self.stats.records += self.unconfirmed_records;
             self.stats.packs += self.unconfirmed.len() as u64;
-            self.abandon();
+            self.forget_unconfirmed();
         }
         Ok(())
+    }
+
+    fn forget_unconfirmed(&mut self) {
+        self.unconfirmed.clear();
+        self.unconfirmed_bytes = 0;
+        self.unconfirmed_records = 0;
     }
 
     /// Forgets what was queued and not confirmed (the invocation failed and will be retried
@@ -350,9 +357,7 @@ impl WhatapSink {
         }
         self.compressing.clear();
         self.compressing_bytes = 0;
-        self.unconfirmed.clear();
-        self.unconfirmed_bytes = 0;
-        self.unconfirmed_records = 0;
+        self.forget_unconfirmed();
     }
 
     /// Closes the connection cleanly (end of a CLI run, or SIGTERM in Lambda).
