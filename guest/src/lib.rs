@@ -9,6 +9,8 @@
 //! - [`map_event`]: tells the event kinds apart and drives the rest; [`map_event_with`] adds a
 //!   custom mapper's [`Hook`] between parsing and delivery.
 //! - [`awslogs`]: base64 → gzip → JSON of a CloudWatch Logs subscription payload, size-bounded.
+//! - [`kinesis`]: the items of a Kinesis event, each such a payload (what a CloudWatch Logs
+//!   destination writes), mapped alike; one that cannot be decoded is reported, not fatal.
 //! - [`log_source`]: what log group and stream names say (scope, db identifier, log type).
 //! - [`formats`]: every RDS engine's log formats: entries and typed fields.
 //! - [`logs`]: CloudWatch log events → `#RDS_LOG` records; [`os_metrics`], Enhanced
@@ -29,6 +31,7 @@ pub mod error;
 pub mod escapes;
 pub mod formats;
 pub mod generate;
+pub mod kinesis;
 pub mod level;
 pub mod log_source;
 pub mod logs;
@@ -56,7 +59,7 @@ pub const MAPPER_NAME: &str = "rds-mapper";
 /// This mapper's version.
 pub const MAPPER_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The version of the WIT package `whatap:rds-mapper` this library implements.
-pub const CONTRACT_VERSION: &str = "1.2.0";
+pub const CONTRACT_VERSION: &str = "1.3.0";
 
 /// What the host tells the mapper about one invocation.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -205,7 +208,12 @@ fn map_with(
     hook: Option<&mut dyn Hook>,
 ) -> Result<Summary, MapError> {
     let config = Config::from_pairs(&invocation.config)?;
-    let (root, repaired) = parse_root(event)?;
+    let (mut root, repaired) = parse_root(event)?;
+    if let Some(items) = kinesis::items(&mut root) {
+        let items = items?;
+        drop(root);
+        return map_kinesis(&items, &config, output, hook);
+    }
     if let Some(awslogs) = root.get("awslogs") {
         let data = awslogs
             .as_object()
@@ -359,6 +367,75 @@ fn map_awslogs(
         split += stream.records(event, config.max_content_bytes, &mut emitter)?;
     }
     emitter.finish("awslogs", split)
+}
+
+/// A Kinesis event: each item a CloudWatch Logs payload, mapped as an `awslogs` event's is,
+/// into the same batches. An item that cannot be decoded is reported by its sequence number
+/// and counted (`item-failed`); control messages are counted (`control-message`).
+fn map_kinesis(
+    items: &[kinesis::Item],
+    config: &Config,
+    output: &mut dyn Output,
+    hook: Option<&mut dyn Hook>,
+) -> Result<Summary, MapError> {
+    let mut emitter = Emitter {
+        batcher: Batcher::new(output, config),
+        hook,
+        dropped: 0,
+    };
+    let (mut split, mut control, mut failed, mut events, mut bytes) = (0, 0, 0, 0, 0);
+    for item in items {
+        let json = match awslogs::decode(&item.data, config.max_decompressed_bytes) {
+            Ok(json) => json,
+            Err(e) => {
+                // The decoder names the field it knows; here the same bytes are the item's.
+                let reason = e.to_string().replacen("awslogs.data", "kinesis.data", 1);
+                emitter.batcher.item_failed(&item.sequence_number, &reason);
+                failed += 1;
+                continue;
+            }
+        };
+        let payload = match awslogs::parse(&json) {
+            Ok(payload) => payload,
+            Err(e) => {
+                let reason = e.to_string().replacen("awslogs.data", "kinesis.data", 1);
+                emitter.batcher.item_failed(&item.sequence_number, &reason);
+                failed += 1;
+                continue;
+            }
+        };
+        if payload.is_control() {
+            control += payload.log_events.len() as u32;
+            continue;
+        }
+        if config.decode_only {
+            events += payload.log_events.len();
+            bytes += payload
+                .log_events
+                .iter()
+                .map(|e| e.message().len())
+                .sum::<usize>();
+            continue;
+        }
+        let stream = logs::StreamTags::new(&payload)
+            .with_event_ids(config.cw_event_id)
+            .with_sql_insight(config.sql_insight, config.sql_memo);
+        for event in &payload.log_events {
+            split += stream.records(event, config.max_content_bytes, &mut emitter)?;
+        }
+    }
+    let mut summary = if config.decode_only {
+        decoded_only("kinesis", events, bytes, emitter.batcher.output())
+    } else {
+        emitter.finish("kinesis", split)?
+    };
+    if control > 0 {
+        summary.skipped.push(("control-message".into(), control));
+    }
+    if failed > 0 {
+        summary.skipped.push(("item-failed".into(), failed));
+    }
+    Ok(summary)
 }
 
 #[cfg(test)]

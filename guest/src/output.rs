@@ -25,6 +25,11 @@ pub trait Output {
 
     /// Writes a diagnostic line to the host's log.
     fn log(&mut self, level: LogLevel, message: &str);
+
+    /// An item of a batched event (a Kinesis record, named by its sequence number) could not
+    /// be mapped, for `reason`: the host names it in the partial batch response, so the event
+    /// source retries it.
+    fn item_failed(&mut self, item: &str, reason: &str);
 }
 
 /// Collects every record in memory, read back from its batch as the host reads it; for tests.
@@ -33,6 +38,8 @@ pub struct Collect {
     pub records: Vec<Record>,
     pub batches: usize,
     pub logs: Vec<(LogLevel, String)>,
+    /// Items reported failed: id, reason.
+    pub failed_items: Vec<(String, String)>,
 }
 
 impl Output for Collect {
@@ -45,6 +52,10 @@ impl Output for Collect {
 
     fn log(&mut self, level: LogLevel, message: &str) {
         self.logs.push((level, message.to_owned()));
+    }
+
+    fn item_failed(&mut self, item: &str, reason: &str) {
+        self.failed_items.push((item.to_owned(), reason.to_owned()));
     }
 }
 
@@ -65,6 +76,8 @@ impl Output for Count {
     }
 
     fn log(&mut self, _: LogLevel, _: &str) {}
+
+    fn item_failed(&mut self, _: &str, _: &str) {}
 }
 
 /// Packs records into batches as they are mapped, and sends a batch when it is full by count
@@ -104,6 +117,16 @@ impl<'o, O: Output + ?Sized> Batcher<'o, O> {
             expected: records,
             ..Batcher::new(output, config)
         }
+    }
+
+    /// The output batches go to.
+    pub fn output(&mut self) -> &mut O {
+        self.output
+    }
+
+    /// Reports an item of a batched event that could not be mapped ([`Output::item_failed`]).
+    pub fn item_failed(&mut self, item: &str, reason: &str) {
+        self.output.item_failed(item, reason);
     }
 
     pub fn push(&mut self, record: &impl RecordParts) -> Result<(), MapError> {
@@ -213,6 +236,7 @@ mod tests {
             Err("collector unreachable".into())
         }
         fn log(&mut self, _: LogLevel, _: &str) {}
+        fn item_failed(&mut self, _: &str, _: &str) {}
     }
 
     #[test]

@@ -17,6 +17,7 @@
 //! the product: they are `rds-forwarder-tools` (host/tools). The WhaTap protocol itself is
 //! `whatap-protocol` (host/whatap).
 
+pub mod aws;
 pub mod canary;
 pub mod cli;
 pub mod collector;
@@ -24,6 +25,7 @@ pub mod compile_cache;
 pub mod embedded;
 pub mod lambda;
 pub mod mapper_store;
+pub mod partial_batch;
 pub mod record_json;
 pub mod rules_store;
 pub mod s3;
@@ -31,4 +33,5 @@ pub mod sandbox;
 pub mod secrets;
 pub mod sink;
 pub mod source;
+pub mod subscribe;
 pub mod whatap;

@@ -240,14 +240,21 @@ fn install_template_keeps_undeliverable_events_and_scopes_invokers() {
     );
     let settings = template("settings.yaml");
     let permissions = resources_of_type(&settings, "AWS::Lambda::Permission");
-    assert_eq!(permissions.len(), 1);
-    let p = &permissions[0].1["Properties"];
-    assert_eq!(p["Principal"].as_str(), Some("events.amazonaws.com"));
-    assert_eq!(
-        tagged(&p["SourceArn"]).map(|(tag, v)| (tag, v.as_str().map(str::to_owned))),
-        Some(("!GetAtt".into(), Some("RdsEventRule.Arn".into()))),
-        "the rule's own ARN, not rule/*"
-    );
+    // The forwarder's, for the RDS event rule; the subscriber's two, for its own rules.
+    assert_eq!(permissions.len(), 3);
+    for (name, rule) in [
+        ("RdsEventRulePermission", "RdsEventRule.Arn"),
+        ("SubscribeSchedulePermission", "SubscribeScheduleRule.Arn"),
+        ("SubscribeOnCreatePermission", "SubscribeOnCreateRule.Arn"),
+    ] {
+        let p = &at(&settings, &["Resources", name])["Properties"];
+        assert_eq!(p["Principal"].as_str(), Some("events.amazonaws.com"));
+        assert_eq!(
+            tagged(&p["SourceArn"]).map(|(tag, v)| (tag, v.as_str().map(str::to_owned))),
+            Some(("!GetAtt".into(), Some(rule.into()))),
+            "{name}: the rule's own ARN, not rule/*"
+        );
+    }
 }
 
 #[test]
@@ -472,4 +479,219 @@ fn settings_template_subscribes_any_number_of_log_groups() {
             && pattern.contains("rds:"),
         "{pattern}"
     );
+}
+
+/// No twelve-digit number (an account id) anywhere in a template's text: what differs per
+/// account comes from parameters and pseudo parameters, so StackSets can deploy it anywhere.
+fn assert_no_account_ids(name: &str) {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../deploy")
+            .join(name),
+    )
+    .unwrap();
+    let digits: Vec<&str> = text
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|d| d.len() == 12)
+        .collect();
+    assert!(digits.is_empty(), "{name} names {digits:?}");
+}
+
+#[test]
+fn central_template_reads_a_destination_stream_with_partial_batch_responses() {
+    let t = template("central.yaml");
+    assert_no_account_ids("central.yaml");
+    let (_, stream) = resources_of_type(&t, "AWS::Kinesis::Stream")[0];
+    assert_eq!(
+        stream["Properties"]["StreamEncryption"]["EncryptionType"].as_str(),
+        Some("KMS")
+    );
+    // The destination writes to the stream, and names who may subscribe: the accounts or the
+    // organization.
+    let (_, dest) = resources_of_type(&t, "AWS::Logs::Destination")[0];
+    let policy = serde_norway::to_string(&dest["Properties"]["DestinationPolicy"]).unwrap();
+    assert!(
+        policy.contains("logs:PutSubscriptionFilter")
+            && policy.contains("aws:PrincipalOrgID")
+            && policy.contains("${Accounts}")
+            && policy.contains("SourceAccountIds"),
+        "{policy}"
+    );
+    let target = tagged(&dest["Properties"]["TargetArn"]).unwrap();
+    assert_eq!(target.0, "!GetAtt");
+    assert_eq!(target.1.as_str(), Some("LogStream.Arn"));
+    // The event source mapping: partial batch responses, bisection, a failure destination.
+    let (_, esm) = resources_of_type(&t, "AWS::Lambda::EventSourceMapping")[0];
+    let p = &esm["Properties"];
+    assert_eq!(
+        p["FunctionResponseTypes"].as_sequence().unwrap()[0].as_str(),
+        Some("ReportBatchItemFailures")
+    );
+    assert_eq!(p["BisectBatchOnFunctionError"].as_bool(), Some(true));
+    assert!(tagged(&p["DestinationConfig"]["OnFailure"]["Destination"]).is_some());
+    assert_eq!(esm["DependsOn"].as_str(), Some("StreamReadPolicy"));
+    // The forwarder's role may read this stream and nothing else; no statement names "*".
+    let mut resources = Vec::new();
+    statement_resources(at(&t, &["Resources"]), &mut resources);
+    assert!(!resources.is_empty());
+    for r in &resources {
+        assert_ne!(r.as_str(), Some("*"), "{resources:?}");
+    }
+    // Other accounts' RDS events: the bus accepts them, a rule sends them to the function.
+    let (_, bus) = resources_of_type(&t, "AWS::Events::EventBusPolicy")[0];
+    let statement = serde_norway::to_string(&bus["Properties"]["Statement"]).unwrap();
+    assert!(
+        statement.contains("events:PutEvents") && statement.contains("aws:PrincipalOrgID"),
+        "{statement}"
+    );
+    let rule = at(&t, &["Resources", "ForwardedEventRule", "Properties"]);
+    let pattern = serde_norway::to_string(&rule["EventPattern"]).unwrap();
+    assert!(
+        pattern.contains("aws.rds") && pattern.contains("anything-but"),
+        "{pattern}"
+    );
+    assert!(tagged(&rule["Targets"][0]["DeadLetterConfig"]["Arn"]).is_some());
+    for alarm in [
+        "FailedRecordAlarm",
+        "IteratorAgeAlarm",
+        "EventDeadLetterAlarm",
+    ] {
+        at(&t, &["Resources", alarm]);
+    }
+    // The install stack gives the role's name for it.
+    let install = template("install.yaml");
+    assert_eq!(
+        tagged(at(&install, &["Outputs", "FunctionRoleName", "Value"]))
+            .unwrap()
+            .1
+            .as_str(),
+        Some("FunctionRole")
+    );
+}
+
+#[test]
+fn source_template_subscribes_to_the_destination_and_forwards_events() {
+    let t = template("source.yaml");
+    assert_no_account_ids("source.yaml");
+    assert_no_account_ids("settings.yaml");
+    let groups = ["/aws/rds/instance/a/error", "/aws/rds/cluster/b/slowquery"];
+    let filters = expand_for_each(at(&t, &["Resources"]), "LogGroupNames", &groups);
+    assert_eq!(filters.len(), 2);
+    for ((_, f), group) in filters.iter().zip(&groups) {
+        assert_eq!(f["Properties"]["LogGroupName"].as_str(), Some(*group));
+        let (tag, dest) = tagged(&f["Properties"]["DestinationArn"]).unwrap();
+        assert_eq!(
+            (tag.as_str(), dest.as_str()),
+            ("!Ref", Some("DestinationArn"))
+        );
+        // A cross-account destination needs no role on the subscriber's side.
+        assert!(f["Properties"].get("RoleArn").is_none());
+    }
+    let rule = at(&t, &["Resources", "RdsEventForwardRule", "Properties"]);
+    let target = &rule["Targets"][0];
+    assert_eq!(
+        tagged(&target["Arn"]).map(|(_, v)| v.as_str()),
+        Some(Some("CentralEventBusArn"))
+    );
+    assert!(tagged(&target["RoleArn"]).is_some());
+    let role = serde_norway::to_string(at(&t, &["Resources", "EventForwardRole"])).unwrap();
+    assert!(
+        role.contains("events:PutEvents") && role.contains("CentralEventBusArn"),
+        "{role}"
+    );
+}
+
+#[test]
+fn settings_and_source_templates_offer_the_subscriber_function() {
+    subscriber_function("settings.yaml", "WhaTapRDSLogArn");
+    subscriber_function("source.yaml", "DestinationArn");
+}
+
+/// The subscriber of `name`: subscribing to its parameter `destination`.
+fn subscriber_function(name: &str, destination: &str) {
+    let t = template(name);
+    let names = [
+        "SubscriberRole",
+        "SubscriberLogGroup",
+        "SubscriberFunction",
+        "SubscribeScheduleRule",
+        "SubscribeOnCreateRule",
+        "SubscribeSchedulePermission",
+        "SubscribeOnCreatePermission",
+    ];
+    for n in names {
+        assert_eq!(
+            at(&t, &["Resources", n, "Condition"]).as_str(),
+            Some("HasSubscriber"),
+            "{n} only with AutoSubscribe"
+        );
+    }
+    assert_eq!(
+        at(&t, &["Parameters", "AutoSubscribe", "Default"]).as_str(),
+        Some("false")
+    );
+    let vars = at(
+        &t,
+        &[
+            "Resources",
+            "SubscriberFunction",
+            "Properties",
+            "Environment",
+            "Variables",
+        ],
+    );
+    assert_eq!(vars["RDS_FORWARDER_MODE"].as_str(), Some("subscriber"));
+    assert_eq!(
+        tagged(&vars["SUBSCRIBE_DESTINATION_ARN"]).map(|(_, v)| v.as_str()),
+        Some(Some(destination)),
+        "{name}"
+    );
+    // Its role may put filters on RDS's groups only, and nothing on "*".
+    let role = at(&t, &["Resources", "SubscriberRole"]);
+    let mut resources = Vec::new();
+    statement_resources(role, &mut resources);
+    for r in &resources {
+        assert_ne!(r.as_str(), Some("*"));
+    }
+    let text = serde_norway::to_string(role).unwrap();
+    assert!(
+        text.contains("log-group:/aws/rds/*") && text.contains("logs:PutSubscriptionFilter"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("DeleteSubscriptionFilter"),
+        "it never removes a filter"
+    );
+    // On a schedule, and on CloudTrail's CreateLogGroup for RDS's names.
+    let create = serde_norway::to_string(at(
+        &t,
+        &[
+            "Resources",
+            "SubscribeOnCreateRule",
+            "Properties",
+            "EventPattern",
+        ],
+    ))
+    .unwrap();
+    assert!(
+        create.contains("CreateLogGroup")
+            && create.contains("/aws/rds/")
+            && create.contains("RDSOSMetrics"),
+        "{create}"
+    );
+    assert_eq!(
+        tagged(at(
+            &t,
+            &[
+                "Resources",
+                "SubscribeScheduleRule",
+                "Properties",
+                "ScheduleExpression"
+            ]
+        ))
+        .map(|(_, v)| v.as_str()),
+        Some(Some("SubscribeSchedule"))
+    );
+    let rules = serde_norway::to_string(at(&t, &["Rules", "SubscriberHasCode"])).unwrap();
+    assert!(rules.contains("SubscriberCodeBucket"), "{rules}");
 }

@@ -35,6 +35,11 @@ impl rds_mapper::Output for Host {
         };
         diagnostics::log(level, message);
     }
+
+    /// `sink.item-failed` (1.3).
+    fn item_failed(&mut self, item: &str, reason: &str) {
+        sink::item_failed(item, reason);
+    }
 }
 
 impl Guest for Component {

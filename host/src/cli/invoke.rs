@@ -97,6 +97,23 @@ pub(super) async fn invoke(args: InvokeArgs) -> Result<ExitCode> {
         let wire_bytes = sink
             .wire_bytes()
             .map(|after| after - wire_before.unwrap_or(0));
+        // A Kinesis event: the items Lambda would retry (all of them if the event failed).
+        let retry = crate::partial_batch::kinesis_items(&event).map(|items| {
+            crate::partial_batch::failures(&items, ran.result.is_ok(), &ran.failed_items)
+        });
+        for f in &ran.failed_items {
+            eprintln!("error: {}: item {}: {}", path.display(), f.item, f.reason);
+        }
+        if ran.result.is_ok() && retry.as_ref().is_some_and(|r| !r.is_empty()) {
+            failed += 1;
+        }
+        if let (Err(_), Some(retry), true) = (&ran.result, &retry, args.summary) {
+            let line = json!({
+                "file": path.display().to_string(),
+                "batchItemFailures": crate::partial_batch::response(retry)["batchItemFailures"],
+            });
+            eprintln!("{line}");
+        }
         match ran.result {
             Ok(summary) => {
                 if args.summary {
@@ -118,6 +135,10 @@ pub(super) async fn invoke(args: InvokeArgs) -> Result<ExitCode> {
                     });
                     if let Some(wire) = wire_bytes {
                         line["wire_bytes"] = json!(wire);
+                    }
+                    if let Some(retry) = &retry {
+                        line["batchItemFailures"] =
+                            crate::partial_batch::response(retry)["batchItemFailures"].clone();
                     }
                     eprintln!("{line}");
                 }

@@ -11,6 +11,7 @@ mod collector;
 mod compile;
 mod describe;
 mod invoke;
+mod subscribe;
 mod test_mapper;
 
 use std::path::{Path, PathBuf};
@@ -50,6 +51,9 @@ enum Command {
     Compile(compile::CompileArgs),
     /// Run a mapper over fixture events and compare with the expected JSON lines.
     TestMapper(test_mapper::TestMapperArgs),
+    /// Subscribe every RDS log group (and Enhanced Monitoring's) to a destination; only the
+    /// filter it names is ever changed.
+    Subscribe(subscribe::SubscribeArgs),
     /// Measure throughput, cold start and peak RSS (the benchmark is a tool outside the
     /// product: this hands off to `rds-forwarder-tools bench`, built beside this binary).
     #[command(disable_help_flag = true)]
@@ -132,6 +136,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Lambda => unreachable!("handled before the CLI runtime starts"),
         Command::Compile(args) => compile::compile(args).await,
         Command::TestMapper(args) => test_mapper::test_mapper(args).await,
+        Command::Subscribe(args) => subscribe::subscribe(args).await,
         Command::Bench { args } => bench::bench(args),
     }
 }

@@ -6,6 +6,7 @@
 //! [`settings`] says what the environment may ask for.
 
 pub mod settings;
+pub mod subscriber;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -85,10 +86,12 @@ impl Forwarder {
                 let client = crate::secrets::SecretsClient::from_env(var)?;
                 let license = tokio::task::spawn_blocking(move || client.license(&arn))
                     .await
-                    .map_err(|e| crate::secrets::SecretError::Call {
+                    .map_err(|e| crate::aws::AwsError::Call {
+                        service: crate::aws::SECRETS_MANAGER.name,
                         action: "GetSecretValue",
                         why: e.to_string(),
-                    })??;
+                    })
+                    .map_err(crate::secrets::SecretError::from)??;
                 Some(license)
             }
             _ => None,
@@ -218,6 +221,34 @@ impl Forwarder {
         drop(slot);
         let request_id = &invocation.request_id;
         let guest_memory_mib = ran.guest_peak_bytes >> 20;
+        // A Kinesis event is answered with the items to retry, whatever happened.
+        if let Some(items) = crate::partial_batch::kinesis_items(event.payload.get().as_bytes()) {
+            for f in &ran.failed_items {
+                tracing::error!(request_id = %request_id, mapper = %label, item = %f.item, reason = %f.reason, "Kinesis item not mapped; it will be retried.");
+            }
+            let failures =
+                crate::partial_batch::failures(&items, ran.result.is_ok(), &ran.failed_items);
+            let mut answer = crate::partial_batch::response(&failures);
+            answer["request_id"] = json!(request_id);
+            answer["mapper"] = json!(label);
+            match &ran.result {
+                Ok(summary) => {
+                    tracing::info!(
+                        request_id = %request_id, mapper = %label, event_kind = %summary.event_kind,
+                        records = summary.records, batches = summary.batches, guest_memory_mib,
+                        items = items.len(), failed_items = failures.len(),
+                        "Invocation mapped and delivered."
+                    );
+                    answer["records"] = json!(summary.records);
+                }
+                Err(e) => {
+                    let kind = error_kind(e);
+                    tracing::error!(request_id = %request_id, mapper = %label, error_type = kind, error = %e, items = items.len(), "Invocation failed; every Kinesis item will be retried.");
+                    answer["error_type"] = json!(kind);
+                }
+            }
+            return Ok(answer);
+        }
         match ran.result {
             Ok(summary) => {
                 let skipped: serde_json::Map<String, Value> = summary
@@ -241,24 +272,7 @@ impl Forwarder {
                 }))
             }
             Err(e) => {
-                let kind = match &e {
-                    RunError::Delivery(_)
-                    | RunError::Mapper {
-                        kind: ErrorKind::Delivery,
-                        ..
-                    } => "DeliveryFailed",
-                    RunError::Mapper {
-                        kind: ErrorKind::Decode | ErrorKind::Unsupported,
-                        ..
-                    } => "BadEvent",
-                    RunError::Mapper {
-                        kind: ErrorKind::Config,
-                        ..
-                    } => "MapperConfig",
-                    RunError::Timeout { .. } | RunError::Stalled { .. } => "MapperTimeout",
-                    RunError::OutOfMemory { .. } => "MapperOutOfMemory",
-                    RunError::Trap(_) => "MapperTrap",
-                };
+                let kind = error_kind(&e);
                 tracing::error!(request_id = %request_id, mapper = %label, error_type = kind, error = %e, "Invocation failed.");
                 Err(InvocationError {
                     kind,
@@ -273,6 +287,28 @@ impl Forwarder {
         if let Some(sink) = self.sink.lock().await.as_mut() {
             sink.close().await;
         }
+    }
+}
+
+/// The error type an invocation that failed this way reports.
+fn error_kind(e: &RunError) -> &'static str {
+    match e {
+        RunError::Delivery(_)
+        | RunError::Mapper {
+            kind: ErrorKind::Delivery,
+            ..
+        } => "DeliveryFailed",
+        RunError::Mapper {
+            kind: ErrorKind::Decode | ErrorKind::Unsupported,
+            ..
+        } => "BadEvent",
+        RunError::Mapper {
+            kind: ErrorKind::Config,
+            ..
+        } => "MapperConfig",
+        RunError::Timeout { .. } | RunError::Stalled { .. } => "MapperTimeout",
+        RunError::OutOfMemory { .. } => "MapperOutOfMemory",
+        RunError::Trap(_) => "MapperTrap",
     }
 }
 
@@ -316,6 +352,10 @@ fn init_tracing() {
 /// Serves the Runtime API until Lambda shuts the process down.
 pub async fn serve() -> Result<(), lambda_runtime::Error> {
     init_tracing();
+    // The same bootstrap serves as the subscriber function (deploy/settings.yaml's option).
+    if std::env::var("RDS_FORWARDER_MODE").as_deref() == Ok("subscriber") {
+        return subscriber::serve().await;
+    }
     let forwarder = match Forwarder::from_env().await {
         Ok(f) => Arc::new(f),
         Err(e) => {

@@ -15,7 +15,7 @@ pub const PACKAGE: &str = "whatap:rds-mapper";
 /// The interface a mapper exports.
 pub const EXPORT_INTERFACE: &str = "mapper";
 /// The contract version this host implements (the version in `wit/mapper.wit`).
-pub const HOST_CONTRACT: &str = "1.2.0";
+pub const HOST_CONTRACT: &str = "1.3.0";
 
 fn host_version() -> Version {
     Version::parse(HOST_CONTRACT).expect("HOST_CONTRACT is a valid semver")
@@ -74,7 +74,8 @@ mod tests {
         assert!(is_compatible(&Version::new(1, 0, 7)));
         assert!(is_compatible(&Version::new(1, 1, 0)));
         assert!(is_compatible(&Version::new(1, 2, 0)));
-        assert!(!is_compatible(&Version::new(1, 3, 0)));
+        assert!(is_compatible(&Version::new(1, 3, 0)));
+        assert!(!is_compatible(&Version::new(1, 4, 0)));
         assert!(!is_compatible(&Version::new(2, 0, 0)));
         assert!(!is_compatible(&Version::new(0, 9, 0)));
     }
@@ -85,7 +86,7 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "the mapper was built for contract whatap:rds-mapper@2.0.0, but this host \
-             implements whatap:rds-mapper@1.2.0 (compatible: 1.0.x to 1.2.x)"
+             implements whatap:rds-mapper@1.3.0 (compatible: 1.0.x to 1.3.x)"
         );
     }
 }

@@ -30,6 +30,7 @@ pub use engine::{EPOCH_TICK, engine_config, precompile};
 use engine::{compile, pool, spawn_epoch_ticker, ticks};
 pub use error::{EngineError, LoadError, RunError};
 pub use origin::{EpochChecks, Origin};
+pub use state::FailedItem;
 use state::{HostState, SharedSink};
 
 use crate::compile_cache::CompileCache;
@@ -171,6 +172,8 @@ pub struct RunOutcome {
     pub result: Result<Summary, RunError>,
     /// The largest the guest's linear memory grew to (its peak memory), bytes.
     pub guest_peak_bytes: usize,
+    /// Items of a batched event the mapper could not map (`sink.item-failed`).
+    pub failed_items: Vec<FailedItem>,
 }
 
 impl Sandbox {
@@ -447,6 +450,7 @@ impl Sandbox {
         }
         RunOutcome {
             guest_peak_bytes: state.limits.peak_bytes,
+            failed_items: std::mem::take(&mut state.failed_items),
             sink,
             result,
         }

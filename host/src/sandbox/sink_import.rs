@@ -17,7 +17,7 @@ use wasmtime::component::{ComponentType, Lift, Linker, WasmList, WasmStr};
 use wasmtime::{AsContext, StoreContextMut};
 
 use super::contract::{HOST_CONTRACT, PACKAGE};
-use super::state::HostState;
+use super::state::{FailedItem, HostState, MAX_FAILED_ITEMS};
 use crate::sink::{BatchRef, FieldRef, RecordRef};
 use rds_record::packed::Unpacked;
 
@@ -49,8 +49,9 @@ enum FieldView {
 
 type Tags = WasmList<(WasmStr, WasmStr)>;
 
-/// Defines `sink.send` (1.0), `sink.send-tagged` (1.1) and `sink.send-packed` (1.2). The
-/// linker matches a component that imports an older `sink` to these by semver.
+/// Defines `sink.send` (1.0), `sink.send-tagged` (1.1), `sink.send-packed` (1.2) and
+/// `sink.item-failed` (1.3). The linker matches a component that imports an older `sink` to
+/// these by semver.
 pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     let mut sink = linker.instance(&format!("{PACKAGE}/sink@{HOST_CONTRACT}"))?;
     sink.func_wrap_async(
@@ -71,6 +72,16 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         |store: StoreContextMut<'_, HostState>,
          (text, ends, words): (WasmStr, WasmList<u32>, WasmList<i64>)| {
             Box::new(async move { Ok((deliver_packed(store, text, ends, words).await?,)) })
+        },
+    )?;
+    sink.func_wrap(
+        "item-failed",
+        |mut store: StoreContextMut<'_, HostState>, (item, reason): (String, String)| {
+            let failed = &mut store.data_mut().failed_items;
+            if failed.len() < MAX_FAILED_ITEMS {
+                failed.push(FailedItem { item, reason });
+            }
+            Ok(())
         },
     )?;
     Ok(())

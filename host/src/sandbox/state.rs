@@ -26,8 +26,22 @@ pub struct HostState {
     /// sink, and the invocation fails as a delivery failure whatever the mapper returns: the
     /// sink may have given up and forgotten what it held, so a later success proves nothing.
     pub(super) refused: Option<crate::sink::SinkError>,
+    /// Items of a batched event the mapper reported it could not map (`sink.item-failed`).
+    pub(super) failed_items: Vec<FailedItem>,
     mapper: String,
 }
+
+/// An item of a batched event (a Kinesis record) that was not mapped, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedItem {
+    /// Its id in a partial batch response: a Kinesis sequence number.
+    pub item: String,
+    pub reason: String,
+}
+
+/// At most this many failed items are kept per invocation: more than Lambda's largest batch
+/// (10,000 records), so a mapper reporting more is misbehaving and its extras are ignored.
+pub(super) const MAX_FAILED_ITEMS: usize = 20_000;
 
 impl HostState {
     pub fn new(sink: SharedSink, limits: StoreLimits, frozen_ms: i64, mapper: String) -> Self {
@@ -47,6 +61,7 @@ impl HostState {
             },
             sink,
             refused: None,
+            failed_items: Vec::new(),
             mapper,
         }
     }

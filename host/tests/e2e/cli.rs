@@ -100,7 +100,7 @@ fn describe_the_embedded_mapper_and_the_same_one_from_a_file() {
     let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(info["name"], "rds-mapper");
     assert_eq!(info["version"], env!("CARGO_PKG_VERSION"));
-    assert_eq!(info["contract"], "1.2.0");
+    assert_eq!(info["contract"], "1.3.0");
     assert_eq!(info["origin"], "embedded");
 
     let dir = tempfile::tempdir().unwrap();
@@ -516,4 +516,111 @@ fn invoke_summary_counts_the_bytes_on_the_wire() {
     let out = forwarder(&["invoke", "--summary", event.to_str().unwrap()]);
     let summary: serde_json::Value = serde_json::from_str(stderr(&out).trim()).unwrap();
     assert!(summary.get("wire_bytes").is_none(), "{summary}");
+}
+
+/// The first JSON line of stderr (the `--summary` line), after any `error:` lines.
+fn summary_line(out: &Output) -> serde_json::Value {
+    let err = stderr(out);
+    let line = err
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("no summary line in {err}"));
+    serde_json::from_str(line).unwrap()
+}
+
+/// A Kinesis event prints the records of its items, as the same payloads as `awslogs`
+/// events do; `--summary` names the items to retry (none here) and the exit code is 0.
+#[test]
+fn invoke_maps_a_kinesis_event_like_its_payloads() {
+    let events = fixtures().join("events");
+    let out = forwarder(&[
+        "invoke",
+        "--summary",
+        events
+            .join("kinesis-cloudwatch-logs.json")
+            .to_str()
+            .unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary = summary_line(&out);
+    assert_eq!(summary["event_kind"], "kinesis");
+    assert_eq!(summary["batchItemFailures"], serde_json::json!([]));
+    assert_eq!(summary["skipped"]["control-message"], 1);
+    // The same records as the items' payloads delivered as awslogs events.
+    let alone = forwarder(&[
+        "invoke",
+        events.join("awslogs-postgresql.json").to_str().unwrap(),
+        events
+            .join("awslogs-aurora-mysql-slowquery.json")
+            .to_str()
+            .unwrap(),
+    ]);
+    assert_same_records(
+        "kinesis",
+        &json_lines(&String::from_utf8_lossy(&out.stdout)),
+        &json_lines(&String::from_utf8_lossy(&alone.stdout)),
+    );
+}
+
+/// A corrupt item: the others are printed, the item is named with its reason and in
+/// `batchItemFailures`, and the exit code is 1.
+#[test]
+fn invoke_names_a_corrupt_kinesis_item_and_exits_1() {
+    let event = fixtures().join("partial/kinesis-corrupt-item.json");
+    let out = forwarder(&["invoke", "--summary", event.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let seq = "49590338271490256608559692538361571095921575989136588802";
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "kinesis-corrupt-item.json: item {seq}: kinesis.data gzip stream is truncated or corrupt"
+        )),
+        "{err}"
+    );
+    let summary = summary_line(&out);
+    assert_eq!(
+        summary["batchItemFailures"],
+        serde_json::json!([{ "itemIdentifier": seq }])
+    );
+    assert_eq!(summary["skipped"]["item-failed"], 1);
+    let printed = json_lines(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(summary["records"], printed.len());
+    assert!(!printed.is_empty());
+}
+
+/// When delivery fails, nothing of the event is known to be delivered: every item is named.
+#[test]
+fn invoke_names_every_kinesis_item_when_delivery_fails() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(64) {
+            drop(stream);
+        }
+    });
+    let event = fixtures().join("events/kinesis-cloudwatch-logs.json");
+    let out = crate::common::forwarder_cmd()
+        .args(["invoke", "--sink", "whatap", "--summary"])
+        .arg(&event)
+        .env("WHATAP_HOST", "127.0.0.1")
+        .env("WHATAP_PORT", port.to_string())
+        .env("WHATAP_LICENSE", crate::common::collector::test_license())
+        .env("WHATAP_SEND_BUDGET_MS", "1000")
+        .env("WHATAP_CONNECT_TIMEOUT_MS", "300")
+        .env("WHATAP_MAX_ATTEMPTS", "2")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("delivery failed"), "{}", stderr(&out));
+    let items: Vec<serde_json::Value> = (1..=3)
+        .map(|i| {
+            serde_json::json!({
+                "itemIdentifier": format!("4959033827149025660855969253836157109592157598913658880{i}")
+            })
+        })
+        .collect();
+    assert_eq!(
+        summary_line(&out)["batchItemFailures"],
+        serde_json::Value::from(items)
+    );
 }

@@ -30,7 +30,7 @@ fn both_examples_describe_themselves_and_pass_their_fixtures() {
                 info["version"].as_str(),
                 info["contract"].as_str()
             ),
-            (Some(name), Some("1.0.0"), Some("1.2.0"))
+            (Some(name), Some("1.0.0"), Some("1.3.0"))
         );
         let dir = examples().join(fixtures);
         let out = forwarder(&[

@@ -205,6 +205,70 @@ fn an_unreachable_collector_fails_the_invocation_as_retryable_delivery() {
     );
 }
 
+/// A Kinesis event is answered with Lambda's partial batch response: nothing to retry, or
+/// only the item that could not be decoded (the others delivered); and every item when
+/// delivery fails.
+#[test]
+fn kinesis_events_get_a_partial_batch_response() {
+    let seq = |i: u32| format!("4959033827149025660855969253836157109592157598913658880{i}");
+    let collector = CollectorProcess::start(&test_license());
+    let api = RuntimeApi::start();
+    let lambda = Bootstrap::start(&api, &collector, &[]);
+    api.invoke(
+        "req-good",
+        &fixture("kinesis-cloudwatch-logs.json"),
+        ANSWER_WITHIN,
+    );
+    api.invoke(
+        "req-corrupt",
+        &std::fs::read(fixtures().join("partial/kinesis-corrupt-item.json")).unwrap(),
+        ANSWER_WITHIN,
+    );
+    let good = response(&api, "req-good");
+    assert_eq!(good["batchItemFailures"], serde_json::json!([]), "{good}");
+    assert!(good["records"].as_u64().unwrap() > 0);
+    let corrupt = response(&api, "req-corrupt");
+    assert_eq!(
+        corrupt["batchItemFailures"],
+        serde_json::json!([{ "itemIdentifier": seq(2) }])
+    );
+    // What the good items held reached the collector.
+    let delivered = good["records"].as_u64().unwrap() + corrupt["records"].as_u64().unwrap();
+    collector.wait_for(delivered as usize);
+    let logs = lambda.logs();
+    let failed = line_of(&logs, "Kinesis item not mapped");
+    assert!(
+        failed.contains(&seq(2)) && failed.contains("truncated or corrupt"),
+        "{failed}"
+    );
+    drop(lambda);
+    let _ = collector.finish();
+
+    let gone = CollectorProcess::start(&test_license());
+    let api = RuntimeApi::start();
+    let lambda = Bootstrap::start(
+        &api,
+        &gone,
+        &[
+            ("WHATAP_SEND_BUDGET_MS", "1500".into()),
+            ("WHATAP_CONNECT_TIMEOUT_MS", "300".into()),
+        ],
+    );
+    let _ = gone.finish();
+    api.invoke(
+        "req-1",
+        &fixture("kinesis-cloudwatch-logs.json"),
+        ANSWER_WITHIN,
+    );
+    let answer = response(&api, "req-1");
+    let all: Vec<serde_json::Value> = (1..=3)
+        .map(|i| serde_json::json!({ "itemIdentifier": seq(i) }))
+        .collect();
+    assert_eq!(answer["batchItemFailures"], serde_json::Value::from(all));
+    assert_eq!(answer["error_type"], "DeliveryFailed", "{}", lambda.logs());
+    assert!(lambda.logs().contains("every Kinesis item will be retried"));
+}
+
 fn wait_for_refresh() {
     std::thread::sleep(Duration::from_millis(1200));
 }
@@ -297,7 +361,7 @@ fn the_mapper_is_hot_swapped_from_s3_and_bad_objects_keep_the_previous_one() {
         (
             "future contract",
             std::fs::read(test_component("future_mapper")).unwrap(),
-            "built for contract whatap:rds-mapper@2.0.0, but this host implements whatap:rds-mapper@1.2.0",
+            "built for contract whatap:rds-mapper@2.0.0, but this host implements whatap:rds-mapper@1.3.0",
         ),
     ];
     for (i, (what, bytes, reason)) in bad.iter().enumerate() {
@@ -661,8 +725,12 @@ fn the_license_can_come_from_secrets_manager() {
     env_sm.push(("AWS_ENDPOINT_URL", format!("http://{}", moto.addr)));
     let lookup = |k: &str| env_sm.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
     let client = rds_forwarder::secrets::SecretsClient::from_env(lookup).expect("client");
-    let created = client
-        .call("CreateSecret", &serde_json::json!({"Name": "whatap/license", "SecretString": serde_json::json!({"license": test_license()}).to_string()}))
+    let created = rds_forwarder::aws::AwsJsonClient::from_env(
+        lookup,
+        &rds_forwarder::aws::SECRETS_MANAGER,
+    )
+    .expect("client")
+    .call("CreateSecret", &serde_json::json!({"Name": "whatap/license", "SecretString": serde_json::json!({"license": test_license()}).to_string()}))
         .expect("create secret");
     let arn = created["ARN"].as_str().expect("ARN").to_owned();
     assert_eq!(client.license(&arn).expect("read back"), test_license());

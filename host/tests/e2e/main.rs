@@ -8,6 +8,7 @@
 //! - [`custom_mappers`]: the example mappers, built and tested as a plugin author would.
 //! - [`whatap`]: delivery to the collector emulator, and the fault matrix.
 //! - [`lambda`]: Lambda mode against the Runtime API emulator, hot swap from a local S3.
+//! - [`subscribe`]: `subscribe` and the subscriber function against a local AWS API (moto).
 
 mod common;
 
@@ -17,4 +18,5 @@ mod custom_mappers;
 mod lambda;
 mod mapping;
 mod sandbox;
+mod subscribe;
 mod whatap;

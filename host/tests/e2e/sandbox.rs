@@ -120,7 +120,7 @@ async fn a_component_of_a_future_major_contract_is_refused_naming_both_versions(
     );
     assert_eq!(
         err.to_string(),
-        "the mapper was built for contract whatap:rds-mapper@2.0.0, but this host implements whatap:rds-mapper@1.2.0 (compatible: 1.0.x to 1.2.x)"
+        "the mapper was built for contract whatap:rds-mapper@2.0.0, but this host implements whatap:rds-mapper@1.3.0 (compatible: 1.0.x to 1.3.x)"
     );
 }
 

@@ -557,3 +557,40 @@ async fn an_idle_connection_is_replaced_before_it_carries_data() {
     );
     assert_eq!((sink.stats.connects, connections(&collector)), (2, 2));
 }
+
+/// One-way delivery of an event sent in several batches: every batch arrives (each batch's
+/// packs are written as they are compressed; writing one must not forget the next).
+#[test]
+fn one_way_delivers_every_batch_of_an_event() {
+    let license = test_license();
+    let collector = CollectorProcess::start(&license);
+    let env = [
+        ("WHATAP_HOST", collector.addr.ip().to_string()),
+        ("WHATAP_PORT", collector.addr.port().to_string()),
+        ("WHATAP_LICENSE", license.clone()),
+        ("WHATAP_TRANSPORT", "oneway".to_string()),
+    ];
+    let mut cmd = crate::common::forwarder_cmd();
+    cmd.args([
+        "invoke",
+        "--sink",
+        "whatap",
+        "--config",
+        "batch_max_records=1",
+    ])
+    .arg(fixtures().join("events/awslogs-postgresql.json"))
+    .arg(fixtures().join("events/kinesis-cloudwatch-logs.json"));
+    for (k, v) in &env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // 3 records, then the Kinesis event's 3 + 2, one batch each.
+    collector.wait_for(8);
+    let (printed, _) = collector.finish();
+    assert_eq!(json_lines(&printed).len(), 8);
+}

@@ -64,7 +64,7 @@ fn packed(kind: i64, last_end: Option<u32>) -> Result<(), String> {
 
 impl Guest for Component {
     fn describe() -> MapperInfo {
-        MapperInfo { name: s("boundary-mapper"), version: s("1.0.0-test"), contract: s("1.2.0") }
+        MapperInfo { name: s("boundary-mapper"), version: s("1.0.0-test"), contract: s("1.3.0") }
     }
 
     fn map_event(_event: Vec<u8>, context: Invocation) -> Result<Summary, MapError> {
