@@ -110,9 +110,17 @@ const URL_SAFE: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
+/// The field errors name: where the payload came from. The same bytes arrive as a Kinesis
+/// record's `kinesis.data` ([`crate::kinesis`]).
+pub const FIELD: &str = "awslogs.data";
+
 /// Decodes base64 leniently as to whitespace (wrapped lines) and alphabet (URL-safe), strictly
 /// as to everything else.
 pub fn decode_base64(data: &str) -> Result<Vec<u8>, MapError> {
+    base64_of(data, FIELD)
+}
+
+fn base64_of(data: &str, field: &str) -> Result<Vec<u8>, MapError> {
     let cleaned: Cow<str> = if data.bytes().any(|b| b.is_ascii_whitespace()) {
         Cow::Owned(data.split_ascii_whitespace().collect())
     } else {
@@ -124,7 +132,7 @@ pub fn decode_base64(data: &str) -> Result<Vec<u8>, MapError> {
         &STANDARD
     };
     if cleaned.is_empty() {
-        return Err(MapError::decode("awslogs.data is empty"));
+        return Err(MapError::decode(format!("{field} is empty")));
     }
     engine.decode(cleaned.as_bytes()).map_err(|e| {
         let why = match e {
@@ -143,12 +151,16 @@ pub fn decode_base64(data: &str) -> Result<Vec<u8>, MapError> {
             }
             base64::DecodeError::InvalidPadding => "invalid padding".to_owned(),
         };
-        MapError::decode(format!("awslogs.data is not valid base64: {why}"))
+        MapError::decode(format!("{field} is not valid base64: {why}"))
     })
 }
 
 /// Inflates gzip (or zlib, which some test fixtures use) with a hard limit on the output.
 pub fn inflate(compressed: &[u8], limit: usize) -> Result<Vec<u8>, MapError> {
+    inflate_of(compressed, limit, FIELD)
+}
+
+fn inflate_of(compressed: &[u8], limit: usize, field: &str) -> Result<Vec<u8>, MapError> {
     let mut out = Vec::with_capacity(output_size_hint(compressed).min(limit));
     let reader: Box<dyn Read + '_> = match compressed {
         [0x1f, 0x8b, ..] => Box::new(MultiGzDecoder::new(compressed)),
@@ -162,7 +174,7 @@ pub fn inflate(compressed: &[u8], limit: usize) -> Result<Vec<u8>, MapError> {
                 .map(|b| format!("{b:02x}"))
                 .collect();
             return Err(MapError::decode(format!(
-                "awslogs.data is not gzip: it starts with bytes [{}], expected 1f 8b",
+                "{field} is not gzip: it starts with bytes [{}], expected 1f 8b",
                 head.join(" ")
             )));
         }
@@ -171,13 +183,11 @@ pub fn inflate(compressed: &[u8], limit: usize) -> Result<Vec<u8>, MapError> {
         .take(limit as u64 + 1)
         .read_to_end(&mut out)
         .map_err(|e| {
-            MapError::decode(format!(
-                "awslogs.data gzip stream is truncated or corrupt: {e}"
-            ))
+            MapError::decode(format!("{field} gzip stream is truncated or corrupt: {e}"))
         })?;
     if read > limit {
         return Err(MapError::decode(format!(
-            "awslogs.data inflates to more than {limit} bytes (max_decompressed_bytes); \
+            "{field} inflates to more than {limit} bytes (max_decompressed_bytes); \
              refusing it as a likely gzip bomb"
         )));
     }
@@ -200,16 +210,23 @@ fn output_size_hint(compressed: &[u8]) -> usize {
 
 /// Parses the inflated JSON.
 pub fn parse(json: &[u8]) -> Result<LogData<'_>, MapError> {
-    serde_json::from_slice(json).map_err(|e| {
-        MapError::decode(format!(
-            "awslogs.data is not a CloudWatch Logs payload: {e}"
-        ))
-    })
+    parse_field(json, FIELD)
+}
+
+/// [`parse`], its errors naming `field`.
+pub fn parse_field<'a>(json: &'a [u8], field: &str) -> Result<LogData<'a>, MapError> {
+    serde_json::from_slice(json)
+        .map_err(|e| MapError::decode(format!("{field} is not a CloudWatch Logs payload: {e}")))
 }
 
 /// base64 → inflate, the bytes `parse` reads.
 pub fn decode(data: &str, limit: usize) -> Result<Vec<u8>, MapError> {
-    inflate(&decode_base64(data)?, limit)
+    decode_field(data, limit, FIELD)
+}
+
+/// [`decode`], its errors naming `field`.
+pub fn decode_field(data: &str, limit: usize, field: &str) -> Result<Vec<u8>, MapError> {
+    inflate_of(&base64_of(data, field)?, limit, field)
 }
 
 /// Encodes a payload the way CloudWatch does; for fixtures, tests and benchmarks.

@@ -12,6 +12,9 @@ use serde_json::{Map, Value};
 
 use crate::error::MapError;
 
+/// What errors about an item's data name it.
+pub const FIELD: &str = "kinesis.data";
+
 /// One item of a Kinesis event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {

@@ -385,21 +385,17 @@ fn map_kinesis(
     };
     let (mut split, mut control, mut failed, mut events, mut bytes) = (0, 0, 0, 0, 0);
     for item in items {
-        let json = match awslogs::decode(&item.data, config.max_decompressed_bytes) {
-            Ok(json) => json,
-            Err(e) => {
-                // The decoder names the field it knows; here the same bytes are the item's.
-                let reason = e.to_string().replacen("awslogs.data", "kinesis.data", 1);
-                emitter.batcher.item_failed(&item.sequence_number, &reason);
-                failed += 1;
-                continue;
-            }
-        };
-        let payload = match awslogs::parse(&json) {
+        let json = awslogs::decode_field(&item.data, config.max_decompressed_bytes, kinesis::FIELD);
+        let parsed = json
+            .as_deref()
+            .map_err(MapError::clone)
+            .and_then(|j| awslogs::parse_field(j, kinesis::FIELD));
+        let payload = match parsed {
             Ok(payload) => payload,
             Err(e) => {
-                let reason = e.to_string().replacen("awslogs.data", "kinesis.data", 1);
-                emitter.batcher.item_failed(&item.sequence_number, &reason);
+                emitter
+                    .batcher
+                    .item_failed(&item.sequence_number, &e.to_string());
                 failed += 1;
                 continue;
             }
