@@ -368,11 +368,7 @@ impl RecordId {
     /// [`finish`](Self::finish), written into `buf` (by hand, with no allocation: `format!`
     /// is slow in the guest, and this runs for every record).
     pub fn hex(self, buf: &mut [u8; 16]) -> &str {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        for (i, digit) in buf.iter_mut().enumerate() {
-            *digit = HEX[(self.0 >> ((15 - i) * 4)) as usize & 0xf];
-        }
-        std::str::from_utf8(buf).unwrap_or("")
+        hex16(self.0, buf)
     }
 }
 
@@ -380,6 +376,15 @@ impl Default for RecordId {
     fn default() -> Self {
         RecordId::new()
     }
+}
+
+/// `n` as sixteen lowercase hex digits, written into `buf`: record ids and SQL digests.
+pub fn hex16(n: u64, buf: &mut [u8; 16]) -> &str {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (i, digit) in buf.iter_mut().enumerate() {
+        *digit = HEX[(n >> ((15 - i) * 4)) as usize & 0xf];
+    }
+    std::str::from_utf8(buf).unwrap_or("")
 }
 
 /// `n` in decimal, written into `buf` (no allocation: this runs once per record).

@@ -69,11 +69,8 @@ pub fn insight(sql: &str, dialect: Dialect) -> Option<Insight> {
 /// A fingerprint's digest: XXH3-64 of its bytes as 16 lowercase hex digits. XXH3's output
 /// is fixed by its specification, so a digest is the same in every release (pinned by tests).
 pub fn digest(fingerprint: &str) -> Digest {
-    let h = xxhash_rust::xxh3::xxh3_64(fingerprint.as_bytes());
     let mut hex = [0u8; 16];
-    for (i, digit) in hex.iter_mut().enumerate() {
-        *digit = b"0123456789abcdef"[(h >> ((15 - i) * 4)) as usize & 0xf];
-    }
+    crate::logs::hex16(xxhash_rust::xxh3::xxh3_64(fingerprint.as_bytes()), &mut hex);
     Digest(hex)
 }
 
