@@ -320,6 +320,17 @@ fn command_tables_and_trace_context() {
             &["t", "u"],
         ),
     ];
+    // A keyword's name as a table, alone or after its schema, is written as a name.
+    for (sql, table) in [
+        ("SELECT 1 FROM user", "user"),
+        ("SELECT 1 FROM mysql.user", "mysql.user"),
+    ] {
+        let i = insight(sql, MySql).unwrap();
+        assert_eq!(
+            (i.fingerprint.as_str(), i.tables.as_str()),
+            (&*format!("SELECT ? FROM {table}"), table)
+        );
+    }
     let outfile = insight("SELECT a INTO OUTFILE '/tmp/x' FROM t", MySql).unwrap();
     assert_eq!(outfile.tables, "t");
     let user = insight("CREATE USER 'bob'@'%' IDENTIFIED BY 'x'", MySql).unwrap();

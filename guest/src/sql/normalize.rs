@@ -337,15 +337,8 @@ impl Normalizer {
                                 Some("DUAL" | "SELECT" | "VALUES" | "SET" | "WITH" | "WHERE")
                             )));
                 if table_name {
-                    self.in_name = true;
                     self.name.clear();
-                    push_ident(&mut self.name, t, self.dialect);
-                    self.table = Table::Name {
-                        list,
-                        call,
-                        dot: false,
-                    };
-                    self.end_name_unless_dot(next);
+                    self.name_part(t, list, call, next);
                     return;
                 }
                 if flags & BEFORE_TABLE == 0 {
@@ -357,13 +350,7 @@ impl Normalizer {
                 call,
                 dot: true,
             } if t.kind == Kind::Word || is_name => {
-                push_ident(&mut self.name, t, self.dialect);
-                self.table = Table::Name {
-                    list,
-                    call,
-                    dot: false,
-                };
-                self.end_name_unless_dot(next);
+                self.name_part(t, list, call, next);
                 return;
             }
             Table::Name {
@@ -471,6 +458,19 @@ impl Normalizer {
             }
             _ => self.table,
         };
+    }
+
+    /// A part of a table name (the first, or one after a `.`): written as a name even if it
+    /// is a keyword (`FROM user`, `FROM db.user`), and added to the name.
+    fn name_part(&mut self, t: &Token<'_>, list: bool, call: bool, next: Option<&Token<'_>>) {
+        self.in_name = true;
+        push_ident(&mut self.name, t, self.dialect);
+        self.table = Table::Name {
+            list,
+            call,
+            dot: false,
+        };
+        self.end_name_unless_dot(next);
     }
 
     /// After a name part: the name goes on if a `.` follows; otherwise it is a table unless a
