@@ -124,25 +124,14 @@ pub fn decide(options: &Options, filters: &[Filter]) -> Decision {
 pub fn log_groups(client: &AwsJsonClient, options: &Options) -> Result<Vec<String>, AwsError> {
     let mut groups = Vec::new();
     for prefix in &options.prefixes {
-        let mut token: Option<String> = None;
-        loop {
-            let mut request = json!({ "logGroupNamePrefix": prefix });
-            if let Some(t) = &token {
-                request["nextToken"] = json!(t);
-            }
-            let answer = client.call("DescribeLogGroups", &request)?;
-            groups.extend(
-                answer["logGroups"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|g| g["logGroupName"].as_str())
-                    .filter(|g| wanted(options, g))
-                    .map(str::to_owned),
-            );
-            token = next_token(&answer);
-            if token.is_none() {
-                break;
+        for g in pages(
+            client,
+            "DescribeLogGroups",
+            json!({ "logGroupNamePrefix": prefix }),
+            "logGroups",
+        )? {
+            if let Some(name) = g["logGroupName"].as_str().filter(|g| wanted(options, g)) {
+                groups.push(name.to_owned());
             }
         }
     }
@@ -151,38 +140,41 @@ pub fn log_groups(client: &AwsJsonClient, options: &Options) -> Result<Vec<Strin
     Ok(groups)
 }
 
-fn next_token(answer: &Value) -> Option<String> {
-    answer["nextToken"]
-        .as_str()
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned)
+/// Every item of the list `key` of a paged answer, following `nextToken`.
+fn pages(
+    client: &AwsJsonClient,
+    action: &'static str,
+    mut request: Value,
+    key: &str,
+) -> Result<Vec<Value>, AwsError> {
+    let mut items = Vec::new();
+    loop {
+        let mut answer = client.call(action, &request)?;
+        if let Some(list) = answer[key].as_array_mut() {
+            items.append(list);
+        }
+        match answer["nextToken"].as_str().filter(|t| !t.is_empty()) {
+            Some(token) => request["nextToken"] = json!(token),
+            None => return Ok(items),
+        }
+    }
 }
 
 fn filters(client: &AwsJsonClient, group: &str) -> Result<Vec<Filter>, AwsError> {
-    let mut out = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let mut request = json!({ "logGroupName": group });
-        if let Some(t) = &token {
-            request["nextToken"] = json!(t);
-        }
-        let answer = client.call("DescribeSubscriptionFilters", &request)?;
-        out.extend(
-            answer["subscriptionFilters"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|f| Filter {
-                    name: f["filterName"].as_str().unwrap_or_default().to_owned(),
-                    destination_arn: f["destinationArn"].as_str().unwrap_or_default().to_owned(),
-                    pattern: f["filterPattern"].as_str().unwrap_or_default().to_owned(),
-                }),
-        );
-        token = next_token(&answer);
-        if token.is_none() {
-            return Ok(out);
-        }
-    }
+    let text = |f: &Value, k: &str| f[k].as_str().unwrap_or_default().to_owned();
+    Ok(pages(
+        client,
+        "DescribeSubscriptionFilters",
+        json!({ "logGroupName": group }),
+        "subscriptionFilters",
+    )?
+    .iter()
+    .map(|f| Filter {
+        name: text(f, "filterName"),
+        destination_arn: text(f, "destinationArn"),
+        pattern: text(f, "filterPattern"),
+    })
+    .collect())
 }
 
 /// Subscribes one group (or says why not); a failed call is that group's outcome.
