@@ -309,31 +309,21 @@ fn the_readme_quick_start_runs_the_forwarder() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 3);
 }
 
-/// A mapper that ignores the refusal of its sends and reports success, against a collector
-/// that refuses every session: the host decides, and the run fails naming the delivery.
-#[test]
-fn invoke_fails_when_sends_are_refused_whatever_the_mapper_returns() {
+/// `invoke --sink whatap ARGS` against a collector that accepts every connection and closes
+/// it at once (every session refused), with a short send budget.
+fn invoke_against_a_refusing_collector<'a>(
+    args: impl IntoIterator<Item = &'a std::ffi::OsStr>,
+) -> Output {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    // Accepts and closes at once: every session refused.
     std::thread::spawn(move || {
         for stream in listener.incoming().take(64) {
             drop(stream);
         }
     });
-    let event = fixtures().join("events/rds-db-proxy-event.json");
-    let mapper = test_component("test_mapper");
-    let out = crate::common::forwarder_cmd()
-        .args([
-            "invoke",
-            "--sink",
-            "whatap",
-            "--config",
-            "mode=swallow",
-            "--mapper",
-        ])
-        .arg(&mapper)
-        .arg(&event)
+    crate::common::forwarder_cmd()
+        .args(["invoke", "--sink", "whatap"])
+        .args(args)
         .env("WHATAP_HOST", "127.0.0.1")
         .env("WHATAP_PORT", port.to_string())
         .env("WHATAP_LICENSE", crate::common::collector::test_license())
@@ -341,7 +331,22 @@ fn invoke_fails_when_sends_are_refused_whatever_the_mapper_returns() {
         .env("WHATAP_CONNECT_TIMEOUT_MS", "300")
         .env("WHATAP_MAX_ATTEMPTS", "2")
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// A mapper that ignores the refusal of its sends and reports success, against a collector
+/// that refuses every session: the host decides, and the run fails naming the delivery.
+#[test]
+fn invoke_fails_when_sends_are_refused_whatever_the_mapper_returns() {
+    let event = fixtures().join("events/rds-db-proxy-event.json");
+    let mapper = test_component("test_mapper");
+    let out = invoke_against_a_refusing_collector([
+        "--config".as_ref(),
+        "mode=swallow".as_ref(),
+        "--mapper".as_ref(),
+        mapper.as_os_str(),
+        event.as_os_str(),
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
@@ -591,25 +596,8 @@ fn invoke_names_a_corrupt_kinesis_item_and_exits_1() {
 /// When delivery fails, nothing of the event is known to be delivered: every item is named.
 #[test]
 fn invoke_names_every_kinesis_item_when_delivery_fails() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(64) {
-            drop(stream);
-        }
-    });
     let event = fixtures().join("events/kinesis-cloudwatch-logs.json");
-    let out = crate::common::forwarder_cmd()
-        .args(["invoke", "--sink", "whatap", "--summary"])
-        .arg(&event)
-        .env("WHATAP_HOST", "127.0.0.1")
-        .env("WHATAP_PORT", port.to_string())
-        .env("WHATAP_LICENSE", crate::common::collector::test_license())
-        .env("WHATAP_SEND_BUDGET_MS", "1000")
-        .env("WHATAP_CONNECT_TIMEOUT_MS", "300")
-        .env("WHATAP_MAX_ATTEMPTS", "2")
-        .output()
-        .unwrap();
+    let out = invoke_against_a_refusing_collector(["--summary".as_ref(), event.as_os_str()]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("delivery failed"), "{}", stderr(&out));
     let items: Vec<serde_json::Value> = (1..=3)

@@ -51,6 +51,22 @@ impl Bootstrap {
         }
     }
 
+    /// Started against a collector that is stopped at once (its port is closed), with a short
+    /// send budget: every delivery fails.
+    fn without_a_collector(api: &RuntimeApi) -> Bootstrap {
+        let gone = CollectorProcess::start(&test_license());
+        let lambda = Bootstrap::start(
+            api,
+            &gone,
+            &[
+                ("WHATAP_SEND_BUDGET_MS", "1500".into()),
+                ("WHATAP_CONNECT_TIMEOUT_MS", "300".into()),
+            ],
+        );
+        let _ = gone.finish();
+        lambda
+    }
+
     fn logs(&self) -> String {
         std::fs::read_to_string(self.log.path()).unwrap_or_default()
     }
@@ -184,18 +200,8 @@ fn events_in_records_at_the_collector_summaries_back() {
 
 #[test]
 fn an_unreachable_collector_fails_the_invocation_as_retryable_delivery() {
-    // A collector that is started and stopped at once: its port is closed.
-    let gone = CollectorProcess::start(&test_license());
     let api = RuntimeApi::start();
-    let lambda = Bootstrap::start(
-        &api,
-        &gone,
-        &[
-            ("WHATAP_SEND_BUDGET_MS", "1500".into()),
-            ("WHATAP_CONNECT_TIMEOUT_MS", "300".into()),
-        ],
-    );
-    let _ = gone.finish();
+    let lambda = Bootstrap::without_a_collector(&api);
     api.invoke("req-1", &fixture("rds-db-proxy-event.json"), ANSWER_WITHIN);
     let (error_type, message) = error_of(&api, "req-1");
     assert_eq!(error_type, "DeliveryFailed", "{}", lambda.logs());
@@ -244,17 +250,8 @@ fn kinesis_events_get_a_partial_batch_response() {
     drop(lambda);
     let _ = collector.finish();
 
-    let gone = CollectorProcess::start(&test_license());
     let api = RuntimeApi::start();
-    let lambda = Bootstrap::start(
-        &api,
-        &gone,
-        &[
-            ("WHATAP_SEND_BUDGET_MS", "1500".into()),
-            ("WHATAP_CONNECT_TIMEOUT_MS", "300".into()),
-        ],
-    );
-    let _ = gone.finish();
+    let lambda = Bootstrap::without_a_collector(&api);
     api.invoke(
         "req-1",
         &fixture("kinesis-cloudwatch-logs.json"),
