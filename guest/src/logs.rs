@@ -387,8 +387,9 @@ pub fn hex16(n: u64, buf: &mut [u8; 16]) -> &str {
     std::str::from_utf8(buf).unwrap_or("")
 }
 
-/// `n` in decimal, written into `buf` (no allocation: this runs once per record).
-fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
+/// `n` in decimal, written into `buf` (no allocation: this runs once per record, and for a
+/// PostgreSQL fingerprint's `$n`).
+pub(crate) fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
     let mut at = buf.len();
     loop {
         at -= 1;

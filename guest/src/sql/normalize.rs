@@ -650,19 +650,10 @@ impl Normalizer {
     fn placeholder(&mut self) {
         if self.dialect == Dialect::Postgres {
             self.out.push('$');
-            let mut digits = [0u8; 10];
-            let mut n = self.next_param;
-            let mut at = digits.len();
-            loop {
-                at -= 1;
-                digits[at] = b'0' + (n % 10) as u8;
-                n /= 10;
-                if n == 0 {
-                    break;
-                }
-            }
-            self.out
-                .push_str(std::str::from_utf8(&digits[at..]).unwrap_or("0"));
+            self.out.push_str(crate::logs::decimal(
+                u64::from(self.next_param),
+                &mut [0; 20],
+            ));
             self.next_param += 1;
         } else {
             self.out.push('?');
