@@ -53,9 +53,11 @@ pub fn failures(items: &[String], succeeded: bool, failed: &[FailedItem]) -> Vec
     if !succeeded {
         return items.to_vec();
     }
+    // A batch may hold 10,000 records, and a stream of garbage fails them all.
+    let failed: std::collections::HashSet<&str> = failed.iter().map(|f| f.item.as_str()).collect();
     items
         .iter()
-        .filter(|i| failed.iter().any(|f| f.item == **i))
+        .filter(|i| failed.contains(i.as_str()))
         .cloned()
         .collect()
 }
