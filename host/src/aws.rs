@@ -23,13 +23,18 @@ pub struct Service {
     pub target_prefix: &'static str,
     /// The SDKs' endpoint override for this service (before `AWS_ENDPOINT_URL`).
     pub endpoint_env: &'static str,
+    /// The request's content type: AWS JSON 1.1 for most services, 1.0 for SQS.
+    pub content_type: &'static str,
 }
+
+const JSON_1_1: &str = "application/x-amz-json-1.1";
 
 pub const SECRETS_MANAGER: Service = Service {
     name: "Secrets Manager",
     signing_name: "secretsmanager",
     target_prefix: "secretsmanager",
     endpoint_env: "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+    content_type: JSON_1_1,
 };
 
 pub const CLOUDWATCH_LOGS: Service = Service {
@@ -37,6 +42,25 @@ pub const CLOUDWATCH_LOGS: Service = Service {
     signing_name: "logs",
     target_prefix: "Logs_20140328",
     endpoint_env: "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS",
+    content_type: JSON_1_1,
+};
+
+/// SQS in its JSON protocol: the failed-event queue `replay` drains.
+pub const SQS: Service = Service {
+    name: "SQS",
+    signing_name: "sqs",
+    target_prefix: "AmazonSQS",
+    endpoint_env: "AWS_ENDPOINT_URL_SQS",
+    content_type: "application/x-amz-json-1.0",
+};
+
+/// Kinesis: the records a failed batch's on-failure record points at.
+pub const KINESIS: Service = Service {
+    name: "Kinesis",
+    signing_name: "kinesis",
+    target_prefix: "Kinesis_20131202",
+    endpoint_env: "AWS_ENDPOINT_URL_KINESIS",
+    content_type: JSON_1_1,
 };
 
 #[derive(Debug, Error)]
@@ -71,6 +95,12 @@ impl AwsError {
             AwsError::Status { code, .. } => Some(code),
             _ => None,
         }
+    }
+
+    /// Whether the call may succeed later: throttled, or the service's own failure (the
+    /// client has retried it already; a long job may wait longer and try again).
+    pub fn retryable(&self) -> bool {
+        matches!(self, AwsError::Status { status, code, .. } if retryable(*status, code))
     }
 }
 
@@ -138,6 +168,13 @@ impl AwsJsonClient {
         })
     }
 
+    /// The first retry's wait (tests make it short).
+    #[cfg(test)]
+    pub(crate) fn with_backoff(mut self, backoff: Duration) -> AwsJsonClient {
+        self.backoff = backoff;
+        self
+    }
+
     /// One call, retried with backoff while throttled or failing on the service's side.
     pub fn call(&self, action: &'static str, body: &Value) -> Result<Value, AwsError> {
         let body = body.to_string();
@@ -165,6 +202,24 @@ impl AwsJsonClient {
         }
     }
 
+    /// [`call`](Self::call) on a blocking thread, for async callers (`replay`, `backfill`).
+    pub async fn call_async(
+        self: &std::sync::Arc<Self>,
+        action: &'static str,
+        body: Value,
+    ) -> Result<Value, AwsError> {
+        let client = self.clone();
+        tokio::task::spawn_blocking(move || client.call(action, &body))
+            .await
+            .unwrap_or_else(|e| {
+                Err(AwsError::Call {
+                    service: self.service.name,
+                    action,
+                    why: format!("the call's thread stopped: {e}"),
+                })
+            })
+    }
+
     fn call_once(&self, action: &'static str, body: &str) -> Result<Value, AwsError> {
         let failed = |why: String| AwsError::Call {
             service: self.service.name,
@@ -177,7 +232,7 @@ impl AwsJsonClient {
             None => self.endpoint.host_str().unwrap_or("").to_owned(),
         };
         let headers = [
-            ("content-type", "application/x-amz-json-1.1"),
+            ("content-type", self.service.content_type),
             ("host", host.as_str()),
             ("x-amz-target", target.as_str()),
         ];
@@ -246,43 +301,17 @@ pub fn error_code(body: &str) -> String {
         .unwrap_or_else(|| "no error code".to_owned())
 }
 
+/// A scripted AWS endpoint for unit tests.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod test_server {
     use std::io::{Read, Write};
     use std::net::TcpListener;
 
-    #[test]
-    fn a_refused_call_keeps_only_the_error_code() {
-        let body = r#"{"__type":"com.amazonaws.secretsmanager#ResourceNotFoundException","message":"Secrets Manager can't find the secret arn:aws:secretsmanager:eu-west-1:123456789012:secret:x"}"#;
-        assert_eq!(error_code(body), "ResourceNotFoundException");
-        let e = AwsError::Status {
-            service: "Secrets Manager",
-            action: "GetSecretValue",
-            status: 400,
-            code: error_code(body),
-        };
-        assert_eq!(
-            e.to_string(),
-            "Secrets Manager GetSecretValue answered HTTP 400 (ResourceNotFoundException)"
-        );
-        assert_eq!(error_code("<html>gateway</html>"), "no error code");
-        assert_eq!(error_code(r#"{"__type":"a b"}"#), "no error code");
-    }
-
-    #[test]
-    fn what_is_retried() {
-        assert!(retryable(400, "ThrottlingException"));
-        assert!(retryable(429, "no error code"));
-        assert!(retryable(503, "ServiceUnavailableException"));
-        // Too many subscription filters on a group: asking again changes nothing.
-        assert!(!retryable(400, "LimitExceededException"));
-        assert!(!retryable(400, "ResourceNotFoundException"));
-    }
-
     /// A server on 127.0.0.1 answering each request with the next of `answers`, and the
     /// requests it read.
-    fn server(answers: Vec<(u16, &'static str)>) -> (String, std::thread::JoinHandle<Vec<String>>) {
+    pub(crate) fn server(
+        answers: Vec<(u16, &'static str)>,
+    ) -> (String, std::thread::JoinHandle<Vec<String>>) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/", listener.local_addr().unwrap());
         let handle = std::thread::spawn(move || {
@@ -320,6 +349,40 @@ mod tests {
             requests
         });
         (url, handle)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_server::server;
+    use super::*;
+
+    #[test]
+    fn a_refused_call_keeps_only_the_error_code() {
+        let body = r#"{"__type":"com.amazonaws.secretsmanager#ResourceNotFoundException","message":"Secrets Manager can't find the secret arn:aws:secretsmanager:eu-west-1:123456789012:secret:x"}"#;
+        assert_eq!(error_code(body), "ResourceNotFoundException");
+        let e = AwsError::Status {
+            service: "Secrets Manager",
+            action: "GetSecretValue",
+            status: 400,
+            code: error_code(body),
+        };
+        assert_eq!(
+            e.to_string(),
+            "Secrets Manager GetSecretValue answered HTTP 400 (ResourceNotFoundException)"
+        );
+        assert_eq!(error_code("<html>gateway</html>"), "no error code");
+        assert_eq!(error_code(r#"{"__type":"a b"}"#), "no error code");
+    }
+
+    #[test]
+    fn what_is_retried() {
+        assert!(retryable(400, "ThrottlingException"));
+        assert!(retryable(429, "no error code"));
+        assert!(retryable(503, "ServiceUnavailableException"));
+        // Too many subscription filters on a group: asking again changes nothing.
+        assert!(!retryable(400, "LimitExceededException"));
+        assert!(!retryable(400, "ResourceNotFoundException"));
     }
 
     fn client(url: &str) -> AwsJsonClient {

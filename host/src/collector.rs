@@ -33,6 +33,9 @@ pub struct Faults {
     /// Reset the connection (RST, without reading on) at this many-th data frame, counted
     /// across connections; once.
     pub drop_at_data_frame: Option<usize>,
+    /// A collector that breaks and stays broken: from this many-th data frame on (counted
+    /// across connections), every data frame resets its connection unread.
+    pub fail_from_data_frame: Option<usize>,
     /// Read everything but never answer TIME_SYNC.
     pub ignore_time_sync: bool,
     /// Flapping: every other connection (the 1st, 3rd, …) is reset at its n-th data frame.
@@ -260,6 +263,13 @@ impl Collector {
 
     fn should_drop(&self) -> bool {
         let n = self.data_frames.fetch_add(1, Ordering::SeqCst) + 1;
+        if self
+            .faults
+            .fail_from_data_frame
+            .is_some_and(|from| n >= from)
+        {
+            return true;
+        }
         match self.faults.drop_at_data_frame {
             Some(at) if n >= at => self.dropped.fetch_add(1, Ordering::SeqCst) == 0,
             _ => false,

@@ -18,6 +18,7 @@
 //! `whatap-protocol` (host/whatap).
 
 pub mod aws;
+pub mod backfill;
 pub mod canary;
 pub mod cli;
 pub mod collector;
@@ -25,8 +26,11 @@ pub mod compile_cache;
 pub mod embedded;
 pub mod lambda;
 pub mod mapper_store;
+pub mod metrics;
 pub mod partial_batch;
+pub mod progress;
 pub mod record_json;
+pub mod replay;
 pub mod rules_store;
 pub mod s3;
 pub mod sandbox;

@@ -262,6 +262,24 @@ impl MapperStore {
         Ok(store)
     }
 
+    /// A store that always serves `mapper` and never revalidates: the command line's
+    /// `replay` and `backfill`, which map with the mapper they were given.
+    pub fn fixed(mapper: Arc<Mapper>) -> MapperStore {
+        MapperStore {
+            settings: MapperSettings {
+                uri: MapperUri::Embedded,
+                refresh: Duration::MAX,
+                sha256: None,
+                fallback_embedded: false,
+                state_dir: PathBuf::new(),
+                compile_wait: Duration::ZERO,
+            },
+            s3: None,
+            current: Mutex::new(Serving::Mapper(mapper)),
+            revalidation: tokio::sync::Mutex::new(Revalidation::new(None)),
+        }
+    }
+
     fn lock_current(&self) -> std::sync::MutexGuard<'_, Serving> {
         self.current
             .lock()

@@ -121,7 +121,11 @@ fn install_template_parameters_function_and_runtime() {
         .collect();
     assert_eq!(allowed, ["arm64", "x86_64"]);
 
-    let functions = resources_of_type(&t, "AWS::Lambda::Function");
+    // One forwarding function, not one per option (the scheduled replay is another job).
+    let functions: Vec<_> = resources_of_type(&t, "AWS::Lambda::Function")
+        .into_iter()
+        .filter(|(_, f)| f.get("Condition").is_none())
+        .collect();
     assert_eq!(
         functions.len(),
         1,
@@ -206,9 +210,9 @@ fn install_template_keeps_undeliverable_events_and_scopes_invokers() {
     );
     // EventBridge's permission lives with its rule (settings.yaml), scoped to that rule.
     // CloudWatch Logs may invoke from the RDS groups (proxies' included) and Enhanced
-    // Monitoring's group, of this account.
+    // Monitoring's group, of this account; the scheduled replay's rule invokes the replay.
     let permissions = resources_of_type(&t, "AWS::Lambda::Permission");
-    assert_eq!(permissions.len(), 2);
+    assert_eq!(permissions.len(), 3);
     let sources: Vec<String> = permissions
         .iter()
         .map(|(_, r)| serde_norway::to_string(&r["Properties"]["SourceArn"]).unwrap())
@@ -694,4 +698,83 @@ fn subscriber_function(name: &str, destination: &str) {
     );
     let rules = serde_norway::to_string(at(&t, &["Rules", "SubscriberHasCode"])).unwrap();
     assert!(rules.contains("SubscriberCodeBucket"), "{rules}");
+}
+
+#[test]
+fn install_template_offers_a_dashboard_and_a_scheduled_replay() {
+    let t = template("install.yaml");
+    // Metrics: the namespace reaches the function; the dashboard reads it.
+    let env = at(
+        &t,
+        &[
+            "Resources",
+            "Function",
+            "Properties",
+            "Environment",
+            "Variables",
+        ],
+    );
+    assert_eq!(
+        tagged(&env["METRICS_NAMESPACE"]).map(|(tag, v)| (tag, v.as_str().map(str::to_owned))),
+        Some(("!Ref".into(), Some("MetricsNamespace".into())))
+    );
+    let dashboard = at(&t, &["Resources", "MetricsDashboard"]);
+    assert_eq!(dashboard["Condition"].as_str(), Some("HasDashboard"));
+    let (_, sub) = tagged(at(dashboard, &["Properties", "DashboardBody"])).expect("!Sub");
+    let body = sub[0].as_str().unwrap();
+    for metric in [
+        "Records",
+        "InputBytes",
+        "WireBytes",
+        "Batches",
+        "Split",
+        "DeliveryAttempts",
+        "FailedDeliveryAttempts",
+        "Failed",
+        "MapTime",
+        "SendTime",
+        "ConfirmTime",
+        "Duration",
+        "Skipped",
+        "ApproximateNumberOfMessagesVisible",
+    ] {
+        assert!(
+            body.contains(&format!("\"{metric}")) || body.contains(metric),
+            "{metric}"
+        );
+    }
+    // With the names put in, the body is a dashboard's JSON.
+    let filled = body
+        .replace("${AWS::Region}", "us-east-1")
+        .replace("${MetricsNamespace}", "RDSForwarder")
+        .replace("${FunctionName}", "f")
+        .replace("${QueueName}", "q");
+    let json: serde_json::Value = serde_json::from_str(&filled).expect("dashboard JSON");
+    assert_eq!(json["widgets"].as_array().unwrap().len(), 6);
+
+    // The scheduled replay: only when a schedule is given, one drain at a time, the queue's
+    // messages readable and deletable by the role and nothing more.
+    let replay = at(&t, &["Resources", "ReplayFunction"]);
+    assert_eq!(replay["Condition"].as_str(), Some("HasReplaySchedule"));
+    let p = &replay["Properties"];
+    assert_eq!(p["ReservedConcurrentExecutions"].as_u64(), Some(1));
+    assert_eq!(
+        p["Environment"]["Variables"]["RDS_FORWARDER_MODE"].as_str(),
+        Some("replay")
+    );
+    let policy = at(&t, &["Resources", "ReplayPolicy"]);
+    let mut resources = Vec::new();
+    statement_resources(policy, &mut resources);
+    assert_eq!(resources.len(), 1);
+    assert_eq!(
+        tagged(&resources[0]).map(|(tag, v)| (tag, v.as_str().map(str::to_owned))),
+        Some(("!GetAtt".into(), Some("FailedEventQueue.Arn".into())))
+    );
+    let text = serde_norway::to_string(policy).unwrap();
+    assert!(text.contains("sqs:DeleteMessage") && !text.contains("sqs:*"));
+    let rule = at(&t, &["Resources", "ReplayScheduleRule", "Properties"]);
+    assert_eq!(
+        tagged(&rule["ScheduleExpression"]).map(|(tag, v)| (tag, v.as_str().map(str::to_owned))),
+        Some(("!Ref".into(), Some("ReplaySchedule".into())))
+    );
 }

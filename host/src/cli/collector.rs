@@ -27,6 +27,10 @@ pub(super) struct CollectorArgs {
     /// precedence over WHATAP_LICENSE.
     #[arg(long, value_name = "FILE")]
     license_file: Option<PathBuf>,
+    /// Fault injection for tests: from this many-th data frame on, every data frame resets
+    /// its connection unread (a collector that breaks mid-run).
+    #[arg(long, value_name = "N", hide = true)]
+    fail_from_data_frame: Option<usize>,
 }
 
 pub(super) async fn collector(args: CollectorArgs) -> Result<ExitCode> {
@@ -47,7 +51,11 @@ pub(super) async fn collector(args: CollectorArgs) -> Result<ExitCode> {
         "collector listening on {addr} for project {}",
         license.pcode
     );
-    Collector::new(license, Faults::default())
+    let faults = Faults {
+        fail_from_data_frame: args.fail_from_data_frame,
+        ..Faults::default()
+    };
+    Collector::new(license, faults)
         .serve(listener, std::sync::Arc::new(PrintReport))
         .await;
     Ok(ExitCode::SUCCESS)

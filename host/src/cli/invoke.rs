@@ -6,26 +6,15 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::ValueEnum;
 use serde_json::json;
 
+use super::forwarding::{DEFAULT_ONAME, SinkKind};
 use super::{MapperArgs, file_name, load_mapper, now_ms, parse_key_value};
 use crate::sandbox::bindings::Invocation;
 use crate::sandbox::{Sandbox, SandboxLimits};
 use crate::sink::{RecordSink, stdout::Stdout};
 use crate::whatap::config::WhatapConfig;
 use crate::whatap::sink::WhatapSink;
-
-/// The agent name the CLI uses when WHATAP_ONAME is unset.
-const DEFAULT_ONAME: &str = "rds-forwarder";
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum SinkKind {
-    /// JSON lines on stdout.
-    Stdout,
-    /// The WhaTap collector configured by the WHATAP_* environment variables.
-    Whatap,
-}
 
 #[derive(Debug, clap::Args)]
 pub(super) struct InvokeArgs {

@@ -6,11 +6,14 @@
 //! One file per subcommand: [`invoke`], [`describe`], [`compile`], [`test_mapper`],
 //! [`collector`], [`bench`] (a hand-off to the tools). Lambda mode is [`crate::lambda`].
 
+mod backfill;
 mod bench;
 mod collector;
 mod compile;
 mod describe;
+mod forwarding;
 mod invoke;
+mod replay;
 mod subscribe;
 mod test_mapper;
 
@@ -54,6 +57,12 @@ enum Command {
     /// Subscribe every RDS log group (and Enhanced Monitoring's) to a destination; only the
     /// filter it names is ever changed.
     Subscribe(subscribe::SubscribeArgs),
+    /// Send on the events parked in the failed-event queue, deleting each message only once
+    /// its records are confirmed delivered.
+    Replay(replay::ReplayArgs),
+    /// Deliver a log group's history as live delivery would have (the same record ids),
+    /// resumable from a checkpoint.
+    Backfill(backfill::BackfillArgs),
     /// Measure throughput, cold start and peak RSS (the benchmark is a tool outside the
     /// product: this hands off to `rds-forwarder-tools bench`, built beside this binary).
     #[command(disable_help_flag = true)]
@@ -122,10 +131,21 @@ pub fn main() -> ExitCode {
 fn init_cli_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let colour = colour(
+        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .try_init();
+}
+
+/// Whether log lines are coloured: only on a terminal, and never when `NO_COLOR` is set to
+/// anything but the empty string (no-color.org).
+fn colour(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
@@ -137,6 +157,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Compile(args) => compile::compile(args).await,
         Command::TestMapper(args) => test_mapper::test_mapper(args).await,
         Command::Subscribe(args) => subscribe::subscribe(args).await,
+        Command::Replay(args) => replay::replay(args).await,
+        Command::Backfill(args) => backfill::backfill(args).await,
         Command::Bench { args } => bench::bench(args),
     }
 }
@@ -179,4 +201,18 @@ pub(super) fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::colour;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn colour_only_on_a_terminal_and_never_with_no_color() {
+        assert!(colour(true, None));
+        assert!(colour(true, Some(OsStr::new(""))));
+        assert!(!colour(true, Some(OsStr::new("1"))));
+        assert!(!colour(false, None));
+    }
 }

@@ -5,6 +5,7 @@
 //!
 //! [`settings`] says what the environment may ask for.
 
+pub mod drain;
 pub mod settings;
 pub mod subscriber;
 
@@ -18,6 +19,7 @@ use thiserror::Error;
 use tracing::Instrument;
 
 use crate::mapper_store::{MapperSettings, MapperStore};
+use crate::metrics::InvocationMetrics;
 use crate::rules_store::RulesStore;
 use crate::s3::S3Client;
 use crate::sandbox::bindings::{ErrorKind, Invocation};
@@ -59,12 +61,56 @@ pub struct Forwarder {
     store: MapperStore,
     sink: tokio::sync::Mutex<Option<Box<dyn RecordSink>>>,
     /// To build the sink anew if an invocation lost it (a panic while it was lent out).
-    whatap: WhatapConfig,
+    delivery: Delivery,
     function_name: String,
     /// `MAPPER_SETTINGS`, passed to the mapper in every invocation.
     settings: Vec<(String, String)>,
     /// `MAPPER_CONFIG`, passed as the `rules` setting.
     rules: RulesStore,
+    /// `METRICS_NAMESPACE`: where each invocation's EMF line puts its metrics; `None` writes
+    /// none.
+    metrics_namespace: Option<String>,
+}
+
+/// Where a forwarder delivers the records.
+#[derive(Clone)]
+pub enum Delivery {
+    /// The WhaTap collector (Lambda mode, and `--sink whatap`).
+    Whatap(WhatapConfig),
+    /// JSON lines on stdout (`--sink stdout`).
+    Stdout,
+    /// Counted and dropped: a dry run, which must deliver nothing.
+    DryRun,
+}
+
+impl Delivery {
+    fn sink(&self) -> Box<dyn RecordSink> {
+        match self {
+            Delivery::Whatap(config) => Box::new(WhatapSink::new(config.clone())),
+            Delivery::Stdout => Box::new(crate::sink::stdout::Stdout),
+            Delivery::DryRun => Box::new(crate::sink::Count::default()),
+        }
+    }
+}
+
+/// What one event came to: Lambda's answer, and the numbers of its metrics line.
+pub struct Processed {
+    pub answer: Result<Value, InvocationError>,
+    pub metrics: InvocationMetrics,
+    /// The mapper that ran (`name@version`), or `none`.
+    pub mapper: String,
+    pub event_kind: Option<String>,
+}
+
+impl Processed {
+    /// Whether everything of the event was delivered: the answer is a success and (for a
+    /// Kinesis event) names no item to retry.
+    pub fn delivered(&self) -> bool {
+        matches!(&self.answer, Ok(answer) if answer
+            .get("batchItemFailures")
+            .and_then(Value::as_array)
+            .is_none_or(|failed| failed.is_empty()))
+    }
 }
 
 impl Forwarder {
@@ -134,53 +180,164 @@ impl Forwarder {
             sandbox,
             store,
             sink: tokio::sync::Mutex::new(Some(Box::new(WhatapSink::new(whatap.clone())))),
-            whatap,
+            delivery: Delivery::Whatap(whatap),
             function_name,
             settings: mapper_settings,
             rules,
+            metrics_namespace: crate::metrics::namespace(var("METRICS_NAMESPACE").as_deref()),
         })
     }
 
-    /// One invocation: the raw event bytes in, a summary out.
+    /// A forwarder with a given mapper, settings and mapping config (inline JSON), delivering
+    /// to `delivery`: what `replay` and `backfill` map and deliver with, the code of Lambda
+    /// mode. It writes no metrics line.
+    pub fn with_mapper(
+        sandbox: Sandbox,
+        mapper: Arc<crate::sandbox::Mapper>,
+        delivery: Delivery,
+        settings: Vec<(String, String)>,
+        rules: Option<String>,
+    ) -> Result<Forwarder, StartError> {
+        let rules = RulesStore::new(rules.as_deref(), Duration::MAX, None)?;
+        Ok(Forwarder {
+            sandbox,
+            store: MapperStore::fixed(mapper),
+            sink: tokio::sync::Mutex::new(Some(delivery.sink())),
+            delivery,
+            function_name: "rds-forwarder-cli".to_owned(),
+            settings,
+            rules,
+            metrics_namespace: None,
+        })
+    }
+
+    /// The sink's counters now: wire bytes and delivery attempts.
+    async fn sink_counters(&self) -> (u64, crate::sink::Attempts) {
+        match self.sink.lock().await.as_ref() {
+            Some(sink) => (
+                sink.wire_bytes().unwrap_or(0),
+                sink.delivery_attempts().unwrap_or_default(),
+            ),
+            None => (0, crate::sink::Attempts::default()),
+        }
+    }
+
+    /// One Lambda invocation: the raw event bytes in, a summary out, and one metrics line.
     pub async fn handle(
         &self,
         event: LambdaEvent<Box<RawValue>>,
     ) -> Result<Value, InvocationError> {
+        let deadline_ms = i64::try_from(event.context.deadline).unwrap_or(i64::MAX);
+        let request_id = &event.context.request_id;
+        let processed = self
+            .process(event.payload.get().as_bytes(), request_id, deadline_ms)
+            .await;
+        if let Some(namespace) = &self.metrics_namespace {
+            let error_type = processed.answer.as_ref().err().map(|e| e.kind);
+            let mut properties = vec![("RequestId", request_id.as_str())];
+            if let Some(kind) = &processed.event_kind {
+                properties.push(("EventKind", kind));
+            }
+            if let Some(kind) = error_type {
+                properties.push(("ErrorType", kind));
+            }
+            let line = processed.metrics.emf(
+                namespace,
+                &self.function_name,
+                &processed.mapper,
+                now_ms(),
+                &properties,
+            );
+            write_metrics_line(&line);
+        }
+        processed.answer
+    }
+
+    /// One event through the current mapper to the sink, as Lambda mode runs it: the raw
+    /// event bytes in; the answer (a summary, or the typed error) and the metrics out.
+    pub async fn process(&self, payload: &[u8], request_id: &str, deadline_ms: i64) -> Processed {
+        let started = Instant::now();
         let live = live_config(&self.settings, self.rules.current());
         self.store.refresh_if_due(&self.sandbox, &live).await;
+        let mut metrics = InvocationMetrics {
+            input_bytes: payload.len() as u64,
+            ..InvocationMetrics::default()
+        };
         let mapper = match self.store.current() {
             Ok(mapper) => mapper,
             Err(unavailable) => {
-                tracing::error!(request_id = %event.context.request_id, error_type = "MapperUnavailable", error = %unavailable, "Invocation failed.");
-                return Err(InvocationError {
-                    kind: "MapperUnavailable",
-                    message: unavailable.to_string(),
-                });
+                tracing::error!(request_id = %request_id, error_type = "MapperUnavailable", error = %unavailable, "Invocation failed.");
+                metrics.failed = true;
+                metrics.phases.refresh = started.elapsed();
+                metrics.phases.total = started.elapsed();
+                return Processed {
+                    answer: Err(InvocationError {
+                        kind: "MapperUnavailable",
+                        message: unavailable.to_string(),
+                    }),
+                    metrics,
+                    mapper: "none".to_owned(),
+                    event_kind: None,
+                };
             }
         };
         self.rules
             .refresh_if_due(&self.sandbox, &mapper, &self.settings)
             .await;
+        metrics.phases.refresh = started.elapsed();
         let label = mapper.label();
         // Every line logged while this invocation runs (the sink's too) names it and its mapper.
-        let span = tracing::info_span!("invocation", request_id = %event.context.request_id, mapper = %label);
-        self.handle_with(event, mapper, label)
+        let span = tracing::info_span!("invocation", request_id = %request_id, mapper = %label);
+        let (before_wire, before_attempts) = self.sink_counters().await;
+        let (answer, event_kind) = self
+            .process_with(
+                payload,
+                request_id,
+                deadline_ms,
+                mapper,
+                &label,
+                &mut metrics,
+            )
             .instrument(span)
-            .await
+            .await;
+        let (after_wire, after_attempts) = self.sink_counters().await;
+        metrics.wire_bytes = after_wire.saturating_sub(before_wire);
+        metrics.delivery_attempts = after_attempts.made.saturating_sub(before_attempts.made);
+        metrics.failed_delivery_attempts =
+            after_attempts.failed.saturating_sub(before_attempts.failed);
+        metrics.failed = answer.is_err();
+        metrics.phases.total = started.elapsed();
+        let answer = answer.map(|mut summary| {
+            if summary.get("records").is_some() {
+                summary["input_bytes"] = json!(metrics.input_bytes);
+                summary["wire_bytes"] = json!(metrics.wire_bytes);
+                summary["delivery_attempts"] = json!(metrics.delivery_attempts);
+                summary["failed_delivery_attempts"] = json!(metrics.failed_delivery_attempts);
+            }
+            summary
+        });
+        Processed {
+            answer,
+            metrics,
+            mapper: label,
+            event_kind,
+        }
     }
 
-    async fn handle_with(
+    async fn process_with(
         &self,
-        event: LambdaEvent<Box<RawValue>>,
+        payload: &[u8],
+        request_id: &str,
+        deadline_ms: i64,
         mapper: Arc<crate::sandbox::Mapper>,
-        label: String,
-    ) -> Result<Value, InvocationError> {
+        label: &str,
+        metrics: &mut InvocationMetrics,
+    ) -> (Result<Value, InvocationError>, Option<String>) {
         let received = now_ms();
-        let deadline_ms = i64::try_from(event.context.deadline).unwrap_or(i64::MAX);
         let left = Duration::from_millis(deadline_ms.saturating_sub(received).max(0) as u64);
         let budget = left.saturating_sub(RESPONSE_MARGIN).max(MIN_BUDGET);
         let mut invocation = Invocation {
-            request_id: event.context.request_id.clone(),
+            request_id: request_id.to_owned(),
             function_name: self.function_name.clone(),
             deadline_ms,
             received_ms: received,
@@ -190,10 +347,11 @@ impl Forwarder {
             Some(rules) => invocation.config.push(("rules".into(), rules)),
             // Never run without the rules the user configured (they may redact secrets).
             None if self.rules.configured() => {
-                return Err(InvocationError {
+                let error = InvocationError {
                     kind: "MapperConfig",
                     message: "MAPPER_CONFIG has no valid version yet (see the log for why); not mapping without it".into(),
-                });
+                };
+                return (Err(error), None);
             }
             None => {}
         }
@@ -201,33 +359,32 @@ impl Forwarder {
         // Lost only when an earlier invocation panicked while the sink was lent out (Lambda's
         // runtime reports that one as failed): a fresh sink, with a fresh connection, serves.
         let mut sink = slot.take().unwrap_or_else(|| {
-            tracing::warn!(
-                "The WhaTap sink was lost by an earlier invocation; starting a new one."
-            );
-            Box::new(WhatapSink::new(self.whatap.clone()))
+            tracing::warn!("The sink was lost by an earlier invocation; starting a new one.");
+            self.delivery.sink()
         });
         sink.set_deadline(Some(Instant::now() + budget));
         let ran = self
             .sandbox
-            .run(
-                &mapper,
-                event.payload.get().as_bytes(),
-                &invocation,
-                sink,
-                budget,
-            )
+            .run(&mapper, payload, &invocation, sink, budget)
             .await;
         *slot = Some(ran.sink);
         drop(slot);
-        let request_id = &invocation.request_id;
+        metrics.phases.map = ran.timings.map;
+        metrics.phases.send = ran.timings.send;
+        metrics.phases.confirm = ran.timings.confirm;
+        if let Ok(summary) = &ran.result {
+            metrics.count(summary);
+        }
+        let event_kind = ran.result.as_ref().ok().map(|s| s.event_kind.clone());
         let guest_memory_mib = ran.guest_peak_bytes >> 20;
         // A Kinesis event is answered with the items to retry, whatever happened.
-        if let Some(items) = crate::partial_batch::kinesis_items(event.payload.get().as_bytes()) {
+        if let Some(items) = crate::partial_batch::kinesis_items(payload) {
             for f in &ran.failed_items {
                 tracing::error!(request_id = %request_id, mapper = %label, item = %f.item, reason = %f.reason, "Kinesis item not mapped; it will be retried.");
             }
             let failures =
                 crate::partial_batch::failures(&items, ran.result.is_ok(), &ran.failed_items);
+            metrics.failed_items = failures.len() as u64;
             let mut answer = crate::partial_batch::response(&failures);
             answer["request_id"] = json!(request_id);
             answer["mapper"] = json!(label);
@@ -245,11 +402,13 @@ impl Forwarder {
                     let kind = error_kind(e);
                     tracing::error!(request_id = %request_id, mapper = %label, error_type = kind, error = %e, items = items.len(), "Invocation failed; every Kinesis item will be retried.");
                     answer["error_type"] = json!(kind);
+                    // The failure is answered as a partial batch; the message says why.
+                    answer["error"] = json!(format!("{e} (mapper {label})"));
                 }
             }
-            return Ok(answer);
+            return (Ok(answer), event_kind);
         }
-        match ran.result {
+        let answer = match ran.result {
             Ok(summary) => {
                 let skipped: serde_json::Map<String, Value> = summary
                     .skipped
@@ -279,7 +438,8 @@ impl Forwarder {
                     message: format!("{e} (mapper {label})"),
                 })
             }
-        }
+        };
+        (answer, event_kind)
     }
 
     /// Closes the WhaTap connection cleanly (SIGTERM).
@@ -331,30 +491,74 @@ async fn report_init_error(error: &StartError) {
     }
 }
 
-/// JSON log lines, as the Lambda log format expects; level from `LOG_LEVEL` or `RUST_LOG`.
+/// Writes an invocation's EMF line to stdout, where Lambda's log capture reads it: one line,
+/// whole, whatever the log level (a metric must not depend on how much is logged).
+fn write_metrics_line(line: &Value) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// The log lines' shape, from Lambda's advanced logging controls (`AWS_LAMBDA_LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line, with `timestamp`, `level` and `message` (Lambda's JSON
+    /// format, which its log-level filtering reads). The default.
+    Json,
+    /// Plain text lines, without colour (`AWS_LAMBDA_LOG_FORMAT=Text`).
+    Text,
+}
+
+/// The log format and level filter Lambda mode uses: `AWS_LAMBDA_LOG_FORMAT` (`JSON` or
+/// `Text`; JSON when unset) and `AWS_LAMBDA_LOG_LEVEL` (Lambda's application log level: `TRACE`
+/// … `FATAL`), which wins over `RUST_LOG` and the function's own `LOG_LEVEL`.
+pub fn log_controls(var: impl Fn(&str) -> Option<String>) -> (LogFormat, String) {
+    let format = match var("AWS_LAMBDA_LOG_FORMAT").as_deref().map(str::trim) {
+        Some(f) if f.eq_ignore_ascii_case("text") => LogFormat::Text,
+        _ => LogFormat::Json,
+    };
+    let level = var("AWS_LAMBDA_LOG_LEVEL")
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| match l.trim().to_ascii_lowercase().as_str() {
+            // tracing has no level above error.
+            "fatal" => "error".to_owned(),
+            other => other.to_owned(),
+        })
+        .or_else(|| var("RUST_LOG"))
+        .or_else(|| var("LOG_LEVEL"))
+        .unwrap_or_else(|| "info".into());
+    (format, level.to_ascii_lowercase())
+}
+
 fn init_tracing() {
-    let level = std::env::var("RUST_LOG")
-        .or_else(|_| std::env::var("LOG_LEVEL"))
-        .unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_current_span(true)
-        .with_span_list(false)
+    let (format, level) = log_controls(|k| std::env::var(k).ok());
+    let filter = tracing_subscriber::EnvFilter::try_new(&level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
         .with_target(false)
         .with_ansi(false)
-        .with_env_filter(tracing_subscriber::EnvFilter::new(
-            level.to_ascii_lowercase(),
-        ))
-        .try_init();
+        .with_env_filter(filter);
+    let _ = match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
 }
 
 /// Serves the Runtime API until Lambda shuts the process down.
 pub async fn serve() -> Result<(), lambda_runtime::Error> {
     init_tracing();
     // The same bootstrap serves as the subscriber function (deploy/settings.yaml's option).
-    if std::env::var("RDS_FORWARDER_MODE").as_deref() == Ok("subscriber") {
-        return subscriber::serve().await;
+    match std::env::var("RDS_FORWARDER_MODE").as_deref() {
+        Ok("subscriber") => return subscriber::serve().await,
+        // The scheduled drain of the failed-event queue (install.yaml's ReplaySchedule).
+        Ok("replay") => return drain::serve().await,
+        _ => {}
     }
     let forwarder = match Forwarder::from_env().await {
         Ok(f) => Arc::new(f),
@@ -388,4 +592,41 @@ pub async fn serve() -> Result<(), lambda_runtime::Error> {
         async move { f.handle(event).await }
     }))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn controls(vars: &[(&str, &str)]) -> (LogFormat, String) {
+        log_controls(|k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn lambdas_logging_controls_win() {
+        assert_eq!(controls(&[]), (LogFormat::Json, "info".into()));
+        assert_eq!(
+            controls(&[("AWS_LAMBDA_LOG_FORMAT", "Text"), ("LOG_LEVEL", "debug")]),
+            (LogFormat::Text, "debug".into())
+        );
+        assert_eq!(
+            controls(&[
+                ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+                ("AWS_LAMBDA_LOG_LEVEL", "WARN"),
+                ("RUST_LOG", "trace"),
+                ("LOG_LEVEL", "debug"),
+            ]),
+            (LogFormat::Json, "warn".into())
+        );
+        assert_eq!(
+            controls(&[("AWS_LAMBDA_LOG_LEVEL", "FATAL")]).1,
+            "error",
+            "tracing has no level above error"
+        );
+        assert_eq!(controls(&[("RUST_LOG", "Debug")]).1, "debug");
+    }
 }

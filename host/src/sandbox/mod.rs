@@ -174,6 +174,18 @@ pub struct RunOutcome {
     pub guest_peak_bytes: usize,
     /// Items of a batched event the mapper could not map (`sink.item-failed`).
     pub failed_items: Vec<FailedItem>,
+    pub timings: RunTimings,
+}
+
+/// Where a run's time went, for the invocation's metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunTimings {
+    /// Instantiating the mapper and its mapping, less the time its sends took.
+    pub map: Duration,
+    /// In the sink's `send`: reading, serializing and writing batches while the mapper ran.
+    pub send: Duration,
+    /// The sink's `finish`: the collector's confirmation of everything the event sent.
+    pub confirm: Duration,
 }
 
 impl Sandbox {
@@ -414,6 +426,7 @@ impl Sandbox {
             budget,
         );
         let limit = budget.saturating_add(STALL_SLACK);
+        let started = std::time::Instant::now();
         let call = async {
             let instance = mapper.pre.instantiate_async(&mut store).await?;
             instance
@@ -432,9 +445,11 @@ impl Sandbox {
                 limit_ms: u64::try_from(limit.as_millis()).unwrap_or(u64::MAX),
             }),
         };
+        let ran = started.elapsed();
         let mut state = store.into_data();
         drop(state.sink);
         let mut sink = take_back(shared);
+        let confirming = std::time::Instant::now();
         let result = match (state.refused.take(), result) {
             // A refused send fails the event, whatever the mapper made of the refusal.
             (Some(refused), _) => Err(RunError::Delivery(refused.to_string())),
@@ -445,12 +460,18 @@ impl Sandbox {
             },
             (None, Err(e)) => Err(e),
         };
+        let timings = RunTimings {
+            map: ran.saturating_sub(state.send_time),
+            send: state.send_time,
+            confirm: confirming.elapsed(),
+        };
         if result.is_err() {
             sink.abandon();
         }
         RunOutcome {
             guest_peak_bytes: state.limits.peak_bytes,
             failed_items: std::mem::take(&mut state.failed_items),
+            timings,
             sink,
             result,
         }

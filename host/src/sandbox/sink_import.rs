@@ -12,6 +12,7 @@
 
 use std::borrow::Cow;
 use std::ops::Range;
+use std::time::Instant;
 
 use wasmtime::component::{ComponentType, Lift, Linker, WasmList, WasmStr};
 use wasmtime::{AsContext, StoreContextMut};
@@ -97,6 +98,7 @@ async fn deliver_packed(
     if let Some(refused) = refused_before(&store) {
         return Ok(refused);
     }
+    let started = Instant::now();
     let shared = store.data().sink.clone();
     let mut sink = shared.lock().await;
     // The sink encodes the batch before `send` returns; the future borrows only the sink, so
@@ -121,6 +123,7 @@ async fn deliver_packed(
         }
     };
     drop(sink);
+    store.data_mut().send_time += started.elapsed();
     settle(&mut store, outcome)
 }
 
@@ -147,6 +150,7 @@ async fn deliver(
     if let Some(refused) = refused_before(&store) {
         return Ok(refused);
     }
+    let started = Instant::now();
     // First the handles, which lifting needs the store mutably for: checked to lie inside the
     // guest's memory, nothing copied. One vector per batch, not per record.
     let views: Vec<RecordView> = batch.iter(&mut store)?.collect::<wasmtime::Result<_>>()?;
@@ -276,6 +280,7 @@ async fn deliver(
         }
     };
     drop(sink);
+    store.data_mut().send_time += started.elapsed();
     settle(&mut store, outcome)
 }
 

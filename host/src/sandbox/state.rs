@@ -28,6 +28,9 @@ pub struct HostState {
     pub(super) refused: Option<crate::sink::SinkError>,
     /// Items of a batched event the mapper reported it could not map (`sink.item-failed`).
     pub(super) failed_items: Vec<FailedItem>,
+    /// Time spent in the sink's `send` (serializing and writing batches) while the mapper
+    /// ran: the delivery share of the run, reported apart from the mapping.
+    pub(super) send_time: Duration,
     mapper: String,
 }
 
@@ -62,6 +65,7 @@ impl HostState {
             sink,
             refused: None,
             failed_items: Vec::new(),
+            send_time: Duration::ZERO,
             mapper,
         }
     }

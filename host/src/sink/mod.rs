@@ -166,6 +166,14 @@ pub fn owned_field(value: FieldRef<'_>) -> FieldValue {
     }
 }
 
+/// A sink's tries at writing or confirming batches: every first try and retry, and those that
+/// failed (each failure is followed by a retry, or ends in a delivery error).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Attempts {
+    pub made: u64,
+    pub failed: u64,
+}
+
 pub trait RecordSink: Send + Any {
     /// Delivers a batch; `Err` means the batch is not known to be delivered. The batch is
     /// borrowed from the sandbox only until this returns: a sink takes what it needs (encodes
@@ -188,6 +196,11 @@ pub trait RecordSink: Send + Any {
     /// Bytes this sink has put on the network so far (data frames, re-sends included), for
     /// summaries; `None` for a sink that sends nothing over a network.
     fn wire_bytes(&self) -> Option<u64> {
+        None
+    }
+
+    /// Delivery attempts so far, for metrics; `None` for a sink that does not retry.
+    fn delivery_attempts(&self) -> Option<Attempts> {
         None
     }
 

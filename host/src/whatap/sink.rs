@@ -42,6 +42,8 @@ pub struct SinkStats {
     pub records: u64,
     pub packs: u64,
     pub connects: u64,
+    /// Tries at writing or confirming, retries included.
+    pub attempts: u64,
     pub failed_attempts: u64,
     /// Bytes of data frames written, re-sends included: what leaves the function (the
     /// handshake and the confirmations are a few dozen bytes per connection and batch, and
@@ -245,6 +247,7 @@ impl WhatapSink {
         let mut plan = retry::Plan::new(policy, now(), self.next_host, outer);
         loop {
             plan.attempting();
+            self.stats.attempts += 1;
             let result =
                 match tokio::time::timeout(plan.remaining(now()), self.attempt(pending, confirm))
                     .await
@@ -404,6 +407,13 @@ impl RecordSink for WhatapSink {
 
     fn wire_bytes(&self) -> Option<u64> {
         Some(self.stats.wire_bytes)
+    }
+
+    fn delivery_attempts(&self) -> Option<crate::sink::Attempts> {
+        Some(crate::sink::Attempts {
+            made: self.stats.attempts,
+            failed: self.stats.failed_attempts,
+        })
     }
 
     fn close(&mut self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {

@@ -266,6 +266,267 @@ fn kinesis_events_get_a_partial_batch_response() {
     assert!(lambda.logs().contains("every Kinesis item will be retried"));
 }
 
+/// Checks an Embedded Metric Format document against the specification's rules: `_aws` with a
+/// numeric `Timestamp` and `CloudWatchMetrics` directives, each with a `Namespace`, dimension
+/// sets (at most 30 keys, each a string member of the root) and metric definitions (at most
+/// 100, a `Name` each, a known `Unit` if any), every metric a number (or a list of at most 100
+/// numbers) of the root.
+fn emf_problems(doc: &serde_json::Value) -> Vec<String> {
+    const UNITS: &[&str] = &[
+        "Seconds",
+        "Microseconds",
+        "Milliseconds",
+        "Bytes",
+        "Kilobytes",
+        "Megabytes",
+        "Gigabytes",
+        "Terabytes",
+        "Bits",
+        "Kilobits",
+        "Megabits",
+        "Gigabits",
+        "Terabits",
+        "Percent",
+        "Count",
+        "Bytes/Second",
+        "Kilobytes/Second",
+        "Megabytes/Second",
+        "Gigabytes/Second",
+        "Terabytes/Second",
+        "Bits/Second",
+        "Kilobits/Second",
+        "Megabits/Second",
+        "Gigabits/Second",
+        "Terabits/Second",
+        "Count/Second",
+        "None",
+    ];
+    let mut problems = Vec::new();
+    let Some(aws) = doc.get("_aws").and_then(|a| a.as_object()) else {
+        return vec!["no _aws object".into()];
+    };
+    if !aws
+        .get("Timestamp")
+        .is_some_and(|t| t.is_i64() || t.is_u64())
+    {
+        problems.push("_aws.Timestamp is not a number of epoch ms".into());
+    }
+    let Some(directives) = aws.get("CloudWatchMetrics").and_then(|d| d.as_array()) else {
+        problems.push("_aws.CloudWatchMetrics is not an array".into());
+        return problems;
+    };
+    for d in directives {
+        match d["Namespace"].as_str() {
+            Some(ns) if !ns.is_empty() && ns.len() <= 255 => {}
+            _ => problems.push("a directive's Namespace is missing or out of bounds".into()),
+        }
+        for set in d["Dimensions"].as_array().into_iter().flatten() {
+            let keys = set.as_array().cloned().unwrap_or_default();
+            if keys.len() > 30 {
+                problems.push("a dimension set has more than 30 keys".into());
+            }
+            for k in keys {
+                let key = k.as_str().unwrap_or_default();
+                match doc.get(key).and_then(|v| v.as_str()) {
+                    Some(v) if !v.is_empty() && v.len() <= 1024 => {}
+                    _ => problems.push(format!("dimension {key} is not a string member")),
+                }
+            }
+        }
+        if !d["Dimensions"].is_array() {
+            problems.push("a directive has no Dimensions array".into());
+        }
+        let metrics = d["Metrics"].as_array().cloned().unwrap_or_default();
+        if metrics.is_empty() || metrics.len() > 100 {
+            problems.push(format!("{} metric definitions", metrics.len()));
+        }
+        for m in metrics {
+            let name = m["Name"].as_str().unwrap_or_default();
+            if name.is_empty() || name.len() > 255 {
+                problems.push("a metric definition without a valid Name".into());
+            }
+            if let Some(unit) = m.get("Unit")
+                && !unit.as_str().is_some_and(|u| UNITS.contains(&u))
+            {
+                problems.push(format!("{name}: unknown unit {unit}"));
+            }
+            let value = &doc[name];
+            let ok = value.is_number()
+                || value
+                    .as_array()
+                    .is_some_and(|a| a.len() <= 100 && a.iter().all(|v| v.is_number()));
+            if !ok {
+                problems.push(format!("metric {name} is not a number of the root"));
+            }
+        }
+    }
+    problems
+}
+
+/// Each invocation writes one EMF line; it passes the specification's checks, and its values
+/// are the invocation's summary.
+#[test]
+fn each_invocation_writes_one_emf_line_with_the_summarys_values() {
+    let collector = CollectorProcess::start(&test_license());
+    let api = RuntimeApi::start();
+    let lambda = Bootstrap::start(
+        &api,
+        &collector,
+        &[("MAPPER_SETTINGS", "batch_max_records=2".into())],
+    );
+    let ids = ["req-logs", "req-control", "req-event", "req-bad"];
+    let events = [
+        fixture("awslogs-postgresql.json"),
+        fixture("awslogs-control-message.json"),
+        fixture("rds-db-instance-event.failover.json"),
+        std::fs::read(fixtures().join("bad/invalid-base64.json")).unwrap(),
+    ];
+    for (id, event) in ids.iter().zip(&events) {
+        api.invoke(id, event, ANSWER_WITHIN);
+    }
+    let summaries: Vec<serde_json::Value> = ids[..3].iter().map(|id| response(&api, id)).collect();
+    let (error_type, _) = error_of(&api, "req-bad");
+    let logs = lambda.logs();
+    let emf: Vec<serde_json::Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v.get("_aws").is_some())
+        .collect();
+    assert_eq!(emf.len(), 4, "one line per invocation: {logs}");
+    for line in &emf {
+        assert_eq!(emf_problems(line), Vec::<String>::new(), "{line}");
+        assert_eq!(
+            line["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+            "RDSForwarder"
+        );
+        assert_eq!(line["Function"], "rds-forwarder-test");
+    }
+    for (i, summary) in summaries.iter().enumerate() {
+        let line = &emf[i];
+        assert_eq!(line["RequestId"], ids[i]);
+        assert_eq!(line["Mapper"], summary["mapper"]);
+        assert_eq!(line["EventKind"], summary["event_kind"]);
+        for (metric, key) in [
+            ("Records", "records"),
+            ("Batches", "batches"),
+            ("Split", "split"),
+            ("InputBytes", "input_bytes"),
+            ("WireBytes", "wire_bytes"),
+            ("DeliveryAttempts", "delivery_attempts"),
+            ("FailedDeliveryAttempts", "failed_delivery_attempts"),
+        ] {
+            assert_eq!(line[metric], summary[key], "{metric} of {}", ids[i]);
+        }
+        for (reason, count) in summary["skipped"].as_object().unwrap() {
+            assert_eq!(&line[format!("Skipped.{reason}")], count);
+        }
+        assert_eq!(line["Failed"], 0);
+        // The event's JSON as Lambda passes it (the file's last newline is not part of it).
+        assert_eq!(line["InputBytes"], events[i].trim_ascii().len());
+        for phase in [
+            "RefreshTime",
+            "MapTime",
+            "SendTime",
+            "ConfirmTime",
+            "Duration",
+        ] {
+            assert!(line[phase].as_f64().is_some_and(|ms| ms >= 0.0), "{phase}");
+        }
+        assert!(line["Duration"].as_f64() >= line["MapTime"].as_f64());
+    }
+    // The figures themselves: 3 records in 2 batches reach the wire: a write of each and the
+    // confirmation, none failed.
+    assert_eq!(
+        (
+            summaries[0]["records"].clone(),
+            summaries[0]["batches"].clone()
+        ),
+        (3.into(), 2.into())
+    );
+    assert!(summaries[0]["wire_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(summaries[0]["delivery_attempts"], 3);
+    assert_eq!(summaries[0]["failed_delivery_attempts"], 0);
+    assert_eq!(emf[1]["Skipped.control-message"], 1);
+    // A failed invocation counts as failed, with its error type and nothing delivered.
+    let failed = &emf[3];
+    assert_eq!(
+        (
+            failed["Failed"].clone(),
+            failed["Records"].clone(),
+            failed["ErrorType"].clone()
+        ),
+        (1.into(), 0.into(), error_type.into())
+    );
+    assert_eq!(failed["Mapper"], summaries[0]["mapper"]);
+}
+
+/// Lambda's advanced logging controls: the Text format writes no JSON log line, and the
+/// application log level hides info lines; the metrics line is written whatever the level.
+#[test]
+fn lambdas_log_format_and_level_are_honoured() {
+    let collector = CollectorProcess::start(&test_license());
+    let api = RuntimeApi::start();
+    let text = Bootstrap::start(
+        &api,
+        &collector,
+        &[
+            ("AWS_LAMBDA_LOG_FORMAT", "Text".into()),
+            ("METRICS_NAMESPACE", "Ops".into()),
+        ],
+    );
+    api.invoke("req-1", &fixture("awslogs-postgresql.json"), ANSWER_WITHIN);
+    let _ = response(&api, "req-1");
+    let logs = text.logs();
+    let line = line_of(&logs, "Invocation mapped and delivered.");
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&line).is_err(),
+        "{line}"
+    );
+    assert!(
+        line.contains(" INFO ") && line.contains("records=3"),
+        "{line}"
+    );
+    assert!(
+        !logs.contains('\u{1b}'),
+        "no colour in Lambda's log: {logs}"
+    );
+    let emf = line_of(&logs, "\"_aws\"");
+    assert!(emf.contains("\"Namespace\":\"Ops\""), "{emf}");
+    drop(text);
+
+    let api = RuntimeApi::start();
+    let quiet = Bootstrap::start(
+        &api,
+        &collector,
+        &[
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON".into()),
+            ("AWS_LAMBDA_LOG_LEVEL", "ERROR".into()),
+            // The function's own level is overridden by Lambda's.
+            ("LOG_LEVEL", "debug".into()),
+        ],
+    );
+    api.invoke("req-2", &fixture("awslogs-postgresql.json"), ANSWER_WITHIN);
+    api.invoke(
+        "req-3",
+        &std::fs::read(fixtures().join("bad/invalid-base64.json")).unwrap(),
+        ANSWER_WITHIN,
+    );
+    let _ = response(&api, "req-2");
+    let _ = error_of(&api, "req-3");
+    let logs = quiet.logs();
+    assert!(!logs.contains("Invocation mapped and delivered."), "{logs}");
+    let error: serde_json::Value =
+        serde_json::from_str(&line_of(&logs, "Invocation failed.")).unwrap();
+    assert_eq!(error["level"], "ERROR");
+    assert_eq!(
+        logs.lines().filter(|l| l.contains("\"_aws\"")).count(),
+        2,
+        "{logs}"
+    );
+    drop(quiet);
+    let _ = collector.finish();
+}
+
 fn wait_for_refresh() {
     std::thread::sleep(Duration::from_millis(1200));
 }
@@ -919,4 +1180,52 @@ fn a_long_compilation_goes_on_beside_the_invocations() {
     assert!(logs.contains("Mapper swapped in."), "{logs}");
     collector.wait_for(1);
     let _ = collector.finish();
+}
+
+/// The scheduled drain (`RDS_FORWARDER_MODE=replay`): a scheduled event replays the
+/// failed-event queue with the forwarder's settings; what cannot be replayed stays.
+#[test]
+fn the_scheduled_replay_drains_the_failed_event_queue() {
+    use crate::operations::{fixture_json, on_failure, queue, remaining};
+    let moto = crate::common::moto::Moto::start();
+    let env = moto.aws_env();
+    let sqs = crate::common::moto::aws_client(&env, &rds_forwarder::aws::SQS);
+    let bad = "{}".to_owned();
+    let url = queue(
+        &sqs,
+        "failed",
+        &[
+            on_failure("r-1", Some(fixture_json("events/awslogs-postgresql.json"))),
+            on_failure("r-2", Some(fixture_json("events/rds-db-proxy-event.json"))),
+            bad.clone(),
+        ],
+    );
+    let collector = CollectorProcess::start(&test_license());
+    let api = RuntimeApi::start();
+    let mut extra: Vec<(&str, String)> = env.clone();
+    extra.push(("RDS_FORWARDER_MODE", "replay".into()));
+    extra.push(("REPLAY_QUEUE_URL", url.clone()));
+    let lambda = Bootstrap::start(&api, &collector, &extra);
+    let scheduled = br#"{"version":"0","id":"e","detail-type":"Scheduled Event","source":"aws.events","account":"123456789012","time":"2026-11-30T12:00:00Z","region":"us-east-1","resources":[],"detail":{}}"#;
+    api.invoke("drain-1", scheduled, ANSWER_WITHIN);
+    let report = response(&api, "drain-1");
+    assert_eq!(
+        (
+            report["received"].clone(),
+            report["replayed"].clone(),
+            report["deleted"].clone()
+        ),
+        (3.into(), 2.into(), 2.into()),
+        "{}",
+        lambda.logs()
+    );
+    assert_eq!(
+        report["kept"][0]["reason"],
+        "the message is neither a Lambda on-failure record (requestPayload, KinesisBatchInfo) nor an event"
+    );
+    assert_eq!(remaining(&sqs, &url), vec![bad]);
+    collector.wait_for(4);
+    let (received, _) = collector.finish();
+    assert_eq!(json_lines(&received).len(), 3 + 1);
+    assert!(lambda.logs().contains("Failed event kept in the queue."));
 }

@@ -9,6 +9,7 @@
 //! - [`whatap`]: delivery to the collector emulator, and the fault matrix.
 //! - [`lambda`]: Lambda mode against the Runtime API emulator, hot swap from a local S3.
 //! - [`subscribe`]: `subscribe` and the subscriber function against a local AWS API (moto).
+//! - [`operations`]: `replay` and `backfill` against moto and the collector emulator.
 
 mod common;
 
@@ -17,6 +18,7 @@ mod contract;
 mod custom_mappers;
 mod lambda;
 mod mapping;
+mod operations;
 mod sandbox;
 mod subscribe;
 mod whatap;

@@ -3,34 +3,17 @@
 //! exactly the filters expected, twice in a row; a dry run that changes nothing; and a
 //! CloudTrail `CreateLogGroup` event that subscribes the new group.
 
-use rds_forwarder::aws::{AwsJsonClient, CLOUDWATCH_LOGS, Service};
+use rds_forwarder::aws::{AwsJsonClient, CLOUDWATCH_LOGS, KINESIS, Service};
 use serde_json::{Value, json};
 
 use crate::common::moto::Moto;
 
-const KINESIS: Service = Service {
-    name: "Kinesis",
-    signing_name: "kinesis",
-    target_prefix: "Kinesis_20131202",
-    endpoint_env: "AWS_ENDPOINT_URL_KINESIS",
-};
-
 fn env(moto: &Moto) -> Vec<(&'static str, String)> {
-    let mut env: Vec<(&'static str, String)> = moto
-        .env()
-        .into_iter()
-        .filter(|(k, _)| *k != "AWS_ENDPOINT_URL_S3")
-        .collect();
-    env.push(("AWS_ENDPOINT_URL", format!("http://{}", moto.addr)));
-    env
+    moto.aws_env()
 }
 
 fn client(env: &[(&'static str, String)], service: &'static Service) -> AwsJsonClient {
-    AwsJsonClient::from_env(
-        |k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()),
-        service,
-    )
-    .expect("client")
+    crate::common::moto::aws_client(env, service)
 }
 
 fn stream(kinesis: &AwsJsonClient, name: &str) -> String {

@@ -23,8 +23,14 @@ pub struct CollectorProcess {
 
 impl CollectorProcess {
     pub fn start(license: &str) -> CollectorProcess {
+        Self::start_with(license, &[])
+    }
+
+    /// Started with extra arguments (a fault: `--fail-from-data-frame N`).
+    pub fn start_with(license: &str, extra: &[&str]) -> CollectorProcess {
         let mut child = crate::common::forwarder_cmd()
             .args(["collector", "--listen", "127.0.0.1:0", "--license", license])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

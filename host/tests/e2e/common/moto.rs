@@ -5,7 +5,17 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use rds_forwarder::aws::{AwsJsonClient, Service};
 use rds_forwarder::s3::S3Client;
+
+/// A JSON-protocol client of `service` with the environment `env` (from [`Moto::aws_env`]).
+pub fn aws_client(env: &[(&'static str, String)], service: &'static Service) -> AwsJsonClient {
+    AwsJsonClient::from_env(
+        |k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()),
+        service,
+    )
+    .expect("AWS client")
+}
 
 pub struct Moto {
     child: Child,
@@ -54,6 +64,17 @@ impl Moto {
             ("AWS_REGION", "us-east-1".into()),
             ("AWS_ENDPOINT_URL_S3", format!("http://{}", self.addr)),
         ]
+    }
+
+    /// The environment of a client of any service here (`AWS_ENDPOINT_URL`).
+    pub fn aws_env(&self) -> Vec<(&'static str, String)> {
+        let mut env: Vec<(&'static str, String)> = self
+            .env()
+            .into_iter()
+            .filter(|(k, _)| *k != "AWS_ENDPOINT_URL_S3")
+            .collect();
+        env.push(("AWS_ENDPOINT_URL", format!("http://{}", self.addr)));
+        env
     }
 
     pub fn client(&self) -> S3Client {
