@@ -357,7 +357,13 @@ pub async fn replay(
         {
             break;
         }
-        let batch = queue.receive(max - report.received).await?;
+        let batch = match queue.receive(max - report.received).await {
+            Ok(batch) => batch,
+            Err(e) => {
+                release(queue, &held).await;
+                return Err(e);
+            }
+        };
         let fresh: Vec<Message> = batch
             .into_iter()
             .filter(|m| seen.insert(m.id.clone()))
@@ -426,14 +432,18 @@ pub async fn replay(
             }
         }
     }
-    // Kept messages (all of them in a dry run), and any received but not tried, are visible
-    // again at once.
-    for message in &held {
+    release(queue, &held).await;
+    Ok(report)
+}
+
+/// Makes kept messages (all of them in a dry run), and any received but not tried, visible
+/// again at once.
+async fn release(queue: &Queue, held: &[Message]) {
+    for message in held {
         if let Err(e) = queue.release(message).await {
             tracing::warn!(message_id = %message.id, error = %e, "A kept message stays hidden until its visibility timeout ends.");
         }
     }
-    Ok(report)
 }
 
 /// Why one message was not replayed, and whether the run must stop (a delivery failure: the

@@ -30,6 +30,20 @@ fn tagged(v: &Value) -> Option<(String, &Value)> {
     }
 }
 
+/// The forwarding function's environment variables in install.yaml.
+fn function_env(t: &Value) -> &Value {
+    at(
+        t,
+        &[
+            "Resources",
+            "Function",
+            "Properties",
+            "Environment",
+            "Variables",
+        ],
+    )
+}
+
 fn resources_of_type<'v>(t: &'v Value, kind: &str) -> Vec<(&'v str, &'v Value)> {
     at(t, &["Resources"])
         .as_mapping()
@@ -288,16 +302,7 @@ fn install_template_watches_what_fails_and_keeps_the_license_in_a_secret() {
     let secret = at(&t, &["Resources", "LicenseSecret"]);
     assert_eq!(secret["Type"].as_str(), Some("AWS::SecretsManager::Secret"));
     assert_eq!(secret["Condition"].as_str(), Some("CreateSecret"));
-    let env = at(
-        &t,
-        &[
-            "Resources",
-            "Function",
-            "Properties",
-            "Environment",
-            "Variables",
-        ],
-    );
+    let env = function_env(&t);
     assert!(
         env.get("WHATAP_LICENSE").is_none(),
         "no license in the environment"
@@ -704,16 +709,7 @@ fn subscriber_function(name: &str, destination: &str) {
 fn install_template_offers_a_dashboard_and_a_scheduled_replay() {
     let t = template("install.yaml");
     // Metrics: the namespace reaches the function; the dashboard reads it.
-    let env = at(
-        &t,
-        &[
-            "Resources",
-            "Function",
-            "Properties",
-            "Environment",
-            "Variables",
-        ],
-    );
+    let env = function_env(&t);
     assert_eq!(
         tagged(&env["METRICS_NAMESPACE"]).map(|(tag, v)| (tag, v.as_str().map(str::to_owned))),
         Some(("!Ref".into(), Some("MetricsNamespace".into())))

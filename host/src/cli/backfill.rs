@@ -72,7 +72,7 @@ pub(super) async fn backfill(args: BackfillArgs) -> Result<ExitCode> {
         page_size: args.page_size,
         max_events: args.max_events,
         checkpoint: args.checkpoint.clone(),
-        timeout: Duration::from_millis(args.forward.timeout_ms),
+        timeout: Duration::from_millis(args.forward.mapping.timeout_ms),
     };
     let mut progress = Progress::new("backfill", 1);
     let result = run(&logs, &forwarder, &query, &options, &mut progress).await;

@@ -1,5 +1,6 @@
-//! What `replay` and `backfill` share: the mapper, its settings and the sink they deliver
-//! with, built into the forwarder of Lambda mode ([`Forwarder::with_mapper`]).
+//! What the commands that map share: the mapper and its settings (`invoke` too), and for
+//! `replay` and `backfill` the sink, built into the forwarder of Lambda mode
+//! ([`Forwarder::with_mapper`]).
 
 use std::path::PathBuf;
 
@@ -22,28 +23,48 @@ pub(super) enum SinkKind {
     Whatap,
 }
 
+/// The mapper and what it maps with: `invoke`'s, `replay`'s and `backfill`'s.
 #[derive(Debug, clap::Args)]
-pub(super) struct ForwardArgs {
+pub(super) struct MappingArgs {
     #[command(flatten)]
-    mapper: MapperArgs,
-    /// Where the records go.
-    #[arg(long, value_enum, default_value = "whatap")]
-    sink: SinkKind,
+    pub(super) mapper: MapperArgs,
     /// A mapper setting, KEY=VALUE (repeatable), as MAPPER_SETTINGS gives them in Lambda.
     #[arg(long = "config", value_name = "KEY=VALUE", value_parser = parse_key_value)]
-    config: Vec<(String, String)>,
+    pub(super) config: Vec<(String, String)>,
     /// A mapping config (rules without code, JSON), as MAPPER_CONFIG gives it in Lambda.
     #[arg(long, value_name = "FILE")]
-    rules: Option<PathBuf>,
+    pub(super) rules: Option<PathBuf>,
     /// Time budget of one event, in milliseconds.
     #[arg(long, default_value_t = 60_000, value_name = "MS")]
     pub(super) timeout_ms: u64,
 }
 
+impl MappingArgs {
+    /// The mapping config's text, read from `--rules`.
+    pub(super) fn rules_text(&self) -> Result<Option<String>> {
+        self.rules
+            .as_deref()
+            .map(|path| {
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("{}: cannot read the mapping config", path.display()))
+            })
+            .transpose()
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub(super) struct ForwardArgs {
+    #[command(flatten)]
+    pub(super) mapping: MappingArgs,
+    /// Where the records go.
+    #[arg(long, value_enum, default_value = "whatap")]
+    sink: SinkKind,
+}
+
 /// The forwarder the arguments describe; a dry run delivers nothing, whatever the sink.
 pub(super) async fn forwarder(args: &ForwardArgs, dry_run: bool) -> Result<Forwarder> {
     let sandbox = Sandbox::new(SandboxLimits::default());
-    let mapper = load_mapper(&sandbox, &args.mapper).await?;
+    let mapper = load_mapper(&sandbox, &args.mapping.mapper).await?;
     let delivery = match (dry_run, args.sink) {
         (true, _) => Delivery::DryRun,
         (false, SinkKind::Stdout) => Delivery::Stdout,
@@ -51,18 +72,11 @@ pub(super) async fn forwarder(args: &ForwardArgs, dry_run: bool) -> Result<Forwa
             Delivery::Whatap(WhatapConfig::from_env(DEFAULT_ONAME).context("the WhaTap sink")?)
         }
     };
-    let rules = match &args.rules {
-        Some(path) => Some(
-            std::fs::read_to_string(path)
-                .with_context(|| format!("{}: cannot read the mapping config", path.display()))?,
-        ),
-        None => None,
-    };
     Ok(Forwarder::with_mapper(
         sandbox,
         mapper,
         delivery,
-        args.config.clone(),
-        rules,
+        args.mapping.config.clone(),
+        args.mapping.rules_text()?,
     )?)
 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use serde_json::json;
 
-use super::forwarding::{DEFAULT_ONAME, SinkKind};
-use super::{MapperArgs, file_name, load_mapper, now_ms, parse_key_value};
+use super::forwarding::{DEFAULT_ONAME, MappingArgs, SinkKind};
+use super::{file_name, load_mapper, now_ms};
 use crate::sandbox::bindings::Invocation;
 use crate::sandbox::{Sandbox, SandboxLimits};
 use crate::sink::{RecordSink, stdout::Stdout};
@@ -19,19 +19,10 @@ use crate::whatap::sink::WhatapSink;
 #[derive(Debug, clap::Args)]
 pub(super) struct InvokeArgs {
     #[command(flatten)]
-    mapper: MapperArgs,
+    mapping: MappingArgs,
     /// Where the records go.
     #[arg(long, value_enum, default_value = "stdout")]
     sink: SinkKind,
-    /// A mapper setting, KEY=VALUE (repeatable).
-    #[arg(long = "config", value_name = "KEY=VALUE", value_parser = parse_key_value)]
-    config: Vec<(String, String)>,
-    /// A mapping config (rules without code, JSON), passed as the `rules` setting.
-    #[arg(long, value_name = "FILE")]
-    rules: Option<PathBuf>,
-    /// Time budget of one event, in milliseconds.
-    #[arg(long, default_value_t = 60_000, value_name = "MS")]
-    timeout_ms: u64,
     /// Use this as the receive time (epoch ms) instead of the clock, for reproducible output.
     #[arg(long, value_name = "EPOCH_MS", hide = true)]
     now_ms: Option<i64>,
@@ -45,7 +36,7 @@ pub(super) struct InvokeArgs {
 
 pub(super) async fn invoke(args: InvokeArgs) -> Result<ExitCode> {
     let sandbox = Sandbox::new(SandboxLimits::default());
-    let mapper = load_mapper(&sandbox, &args.mapper).await?;
+    let mapper = load_mapper(&sandbox, &args.mapping.mapper).await?;
     let mut sink: Box<dyn RecordSink> = match args.sink {
         SinkKind::Stdout => Box::new(Stdout),
         SinkKind::Whatap => {
@@ -53,11 +44,10 @@ pub(super) async fn invoke(args: InvokeArgs) -> Result<ExitCode> {
             Box::new(WhatapSink::new(config))
         }
     };
-    let budget = Duration::from_millis(args.timeout_ms);
-    let mut settings = args.config.clone();
-    if let Some(path) = &args.rules {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("{}: cannot read the mapping config", path.display()))?;
+    let timeout_ms = args.mapping.timeout_ms;
+    let budget = Duration::from_millis(timeout_ms);
+    let mut settings = args.mapping.config.clone();
+    if let Some(text) = args.mapping.rules_text()? {
         settings.push(("rules".into(), text));
     }
     let mut failed = 0usize;
@@ -66,7 +56,7 @@ pub(super) async fn invoke(args: InvokeArgs) -> Result<ExitCode> {
         let invocation = Invocation {
             request_id: format!("cli-{}", file_name(path)),
             function_name: "rds-forwarder-cli".into(),
-            deadline_ms: now.saturating_add(args.timeout_ms as i64),
+            deadline_ms: now.saturating_add(timeout_ms as i64),
             received_ms: now,
             config: settings.clone(),
         };

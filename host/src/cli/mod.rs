@@ -3,8 +3,10 @@
 //! Exit codes: 0 success; 1 an input or mapper failed (one line on stderr per failure, naming
 //! the file and the cause); 2 bad usage.
 //!
-//! One file per subcommand: [`invoke`], [`describe`], [`compile`], [`test_mapper`],
-//! [`collector`], [`bench`] (a hand-off to the tools). Lambda mode is [`crate::lambda`].
+//! One file per subcommand: [`invoke`], [`replay`], [`backfill`], [`subscribe`],
+//! [`describe`], [`compile`], [`test_mapper`], [`collector`], [`bench`] (a hand-off to the
+//! tools); [`forwarding`] is what `replay` and `backfill` share. Lambda mode is
+//! [`crate::lambda`].
 
 mod backfill;
 mod bench;

@@ -43,7 +43,7 @@ pub(super) async fn replay(args: ReplayArgs) -> Result<ExitCode> {
     let options = Options {
         max: args.max,
         dry_run: args.dry_run,
-        timeout: Duration::from_millis(args.forward.timeout_ms),
+        timeout: Duration::from_millis(args.forward.mapping.timeout_ms),
         stop_after: None,
     };
     let report = drain(

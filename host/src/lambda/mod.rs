@@ -1,9 +1,12 @@
 //! Lambda mode: the Runtime API loop (`lambda_runtime` on tokio). Engine, mapper store and
 //! WhaTap sink are built once per sandbox; each invocation runs the current mapper in a fresh
-//! store, sends through the sink, and answers with a summary. Any failure is an invocation
-//! error, so Lambda's async retries and the on-failure destination keep the event.
+//! store, sends through the sink, answers with a summary and writes one metrics line
+//! ([`crate::metrics`]). Any failure is an invocation error, so Lambda's async retries and the
+//! on-failure destination keep the event. [`Forwarder::process`] is that path without the
+//! Runtime API: `replay` and `backfill` send their events through it.
 //!
-//! [`settings`] says what the environment may ask for.
+//! [`settings`] says what the environment may ask for; [`subscriber`] and [`drain`] are the
+//! bootstrap's other modes.
 
 pub mod drain;
 pub mod settings;
