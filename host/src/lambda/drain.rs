@@ -12,7 +12,7 @@ use std::time::Duration;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
 
-use super::Forwarder;
+use super::{Forwarder, StartError};
 use crate::aws::{AwsJsonClient, KINESIS, SQS};
 use crate::progress::Progress;
 use crate::replay::{Options, Queue, replay};
@@ -35,7 +35,15 @@ pub async fn serve() -> Result<(), lambda_runtime::Error> {
         .ok_or("REPLAY_QUEUE_URL is not set: the scheduled replay needs the failed-event queue")?;
     let queue = Arc::new(Queue::new(AwsJsonClient::from_env(var, &SQS)?, url.clone()));
     let kinesis = AwsJsonClient::from_env(var, &KINESIS).ok().map(Arc::new);
-    let forwarder = match Forwarder::from_env().await {
+    // A replayed message is deleted once delivered: only confirmed delivery may say so, even
+    // where RDS_FORWARDER_UNSAFE_DELIVERY lets the forwarder itself run without it.
+    let started = Forwarder::from_env()
+        .await
+        .and_then(|f| match f.unconfirmed() {
+            Some(setting) => Err(StartError::Unconfirmed(setting)),
+            None => Ok(f),
+        });
+    let forwarder = match started {
         Ok(f) => Arc::new(f),
         Err(e) => {
             tracing::error!(error = %e, "The scheduled replay cannot start.");

@@ -33,7 +33,7 @@ use crate::whatap::config::WhatapConfig;
 use crate::whatap::connection::now_ms;
 use crate::whatap::sink::WhatapSink;
 pub use settings::{HOST_MEMORY_MB, StartError, mapper_memory_mb, parse_settings};
-use settings::{check_delivery_is_safe, live_config};
+use settings::{check_delivery_is_safe, live_config, unconfirmed_setting};
 
 /// Time kept back from the deadline to report the result: the sink gives up this long before
 /// Lambda's timeout, so the event fails as `DeliveryFailed` (and is retried) instead of timing
@@ -202,7 +202,7 @@ impl Forwarder {
         rules: Option<String>,
     ) -> Result<Forwarder, StartError> {
         let rules = RulesStore::new(rules.as_deref(), Duration::MAX, None)?;
-        Ok(Forwarder {
+        let forwarder = Forwarder {
             sandbox,
             store: MapperStore::fixed(mapper),
             sink: tokio::sync::Mutex::new(Some(delivery.sink())),
@@ -211,7 +211,23 @@ impl Forwarder {
             settings,
             rules,
             metrics_namespace: None,
-        })
+        };
+        // What they deliver counts as done: a message is deleted, a checkpoint moves.
+        match forwarder.unconfirmed() {
+            Some(setting) => Err(StartError::Unconfirmed(setting)),
+            None => Ok(forwarder),
+        }
+    }
+
+    /// The setting, if any, under which what this forwarder delivers is not all confirmed
+    /// (a dry run delivers nothing, and is never refused for it).
+    pub fn unconfirmed(&self) -> Option<&'static str> {
+        let whatap = match &self.delivery {
+            Delivery::Whatap(config) => Some(config),
+            Delivery::Stdout => None,
+            Delivery::DryRun => return None,
+        };
+        unconfirmed_setting(whatap, &self.settings)
     }
 
     /// The sink's counters now: wire bytes and delivery attempts.

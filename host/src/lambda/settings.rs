@@ -37,6 +37,11 @@ pub enum StartError {
     Embedded(#[from] crate::sandbox::LoadError),
     #[error("MAPPER_SETTINGS: {0:?} is not KEY=VALUE")]
     Settings(String),
+    #[error(
+        "{0} lets records go unconfirmed or unsent, and replay and backfill delete a message or \
+         move their checkpoint only past what is confirmed delivered"
+    )]
+    Unconfirmed(&'static str),
     #[error("WHATAP_LICENSE_SECRET_ARN: {0}")]
     Secret(#[from] crate::secrets::SecretError),
 }
@@ -89,6 +94,25 @@ pub fn mapper_memory_mb(asked: Option<&str>, function: Option<&str>) -> Result<u
     }
 }
 
+/// The setting, if any, under which a delivered event's records are not all confirmed (or not
+/// even sent): one-way transport, confirmation off (for WhaTap), or the mapper's `decode_only`.
+pub(super) fn unconfirmed_setting(
+    whatap: Option<&WhatapConfig>,
+    settings: &[(String, String)],
+) -> Option<&'static str> {
+    let decode_only = settings
+        .iter()
+        .any(|(k, v)| k == "decode_only" && v.trim() == "true");
+    match whatap {
+        Some(w) if w.transport == crate::whatap::config::Transport::OneWay => {
+            Some("WHATAP_TRANSPORT=oneway")
+        }
+        Some(w) if !w.confirm => Some("WHATAP_CONFIRM=off"),
+        _ if decode_only => Some("MAPPER_SETTINGS decode_only"),
+        _ => None,
+    }
+}
+
 /// In Lambda, every record is confirmed by the collector before the event counts as done.
 /// The settings that give that up (for a measurement, or a collector that cannot confirm) need
 /// `RDS_FORWARDER_UNSAFE_DELIVERY=1`, and are logged as a warning when they have it.
@@ -97,19 +121,7 @@ pub(super) fn check_delivery_is_safe(
     settings: &[(String, String)],
     unsafe_delivery: Option<String>,
 ) -> Result<(), StartError> {
-    let decode_only = settings
-        .iter()
-        .any(|(k, v)| k == "decode_only" && v.trim() == "true");
-    let unsafe_setting = if whatap.transport == crate::whatap::config::Transport::OneWay {
-        Some("WHATAP_TRANSPORT=oneway")
-    } else if !whatap.confirm {
-        Some("WHATAP_CONFIRM=off")
-    } else if decode_only {
-        Some("MAPPER_SETTINGS decode_only")
-    } else {
-        None
-    };
-    let Some(setting) = unsafe_setting else {
+    let Some(setting) = unconfirmed_setting(Some(whatap), settings) else {
         return Ok(());
     };
     if unsafe_delivery.as_deref().map(str::trim) == Some("1") {

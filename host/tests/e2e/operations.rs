@@ -253,6 +253,61 @@ fn replay_delivers_and_deletes_the_good_and_keeps_the_bad_naming_why() {
     assert!(!problems.contains("collector: "), "{problems}");
 }
 
+/// Settings under which delivery is not confirmed are refused before anything is taken from
+/// the queue: replay deletes what it delivered, so it must know.
+#[test]
+fn replay_and_backfill_refuse_unconfirmed_delivery() {
+    let moto = Moto::start();
+    let sqs = aws_client(&moto.aws_env(), &SQS);
+    let body = on_failure("r-1", Some(fixture_json("events/awslogs-postgresql.json")));
+    let url = queue(&sqs, "rds-forwarder-failed", std::slice::from_ref(&body));
+    let collector = CollectorProcess::start(&test_license());
+    for (env, args, setting) in [
+        (
+            ("WHATAP_TRANSPORT", "oneway"),
+            &[][..],
+            "WHATAP_TRANSPORT=oneway",
+        ),
+        (("WHATAP_CONFIRM", "off"), &[][..], "WHATAP_CONFIRM=off"),
+        (
+            ("X", "y"),
+            &["--config", "decode_only=true"][..],
+            "MAPPER_SETTINGS decode_only",
+        ),
+    ] {
+        let out = command(&moto, Some(&collector))
+            .env(env.0, env.1)
+            .args(["replay", "--queue-url", &url])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("{setting} lets records go unconfirmed or unsent, and replay and backfill delete a message or move their checkpoint only past what is confirmed delivered")),
+            "{err}"
+        );
+    }
+    let out = command(&moto, Some(&collector))
+        .env("WHATAP_TRANSPORT", "oneway")
+        .args([
+            "backfill",
+            "--log-group",
+            "g",
+            "--start",
+            "1d",
+            "--end",
+            "now",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("WHATAP_TRANSPORT=oneway lets records go unconfirmed")
+    );
+    assert_eq!(remaining(&sqs, &url), vec![body], "nothing was taken");
+}
+
 #[test]
 fn a_collector_failing_mid_replay_deletes_nothing_unconfirmed() {
     let moto = Moto::start();
