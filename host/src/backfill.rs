@@ -136,6 +136,8 @@ impl Checkpoint {
 pub enum BackfillError {
     #[error("{0}")]
     Aws(#[from] AwsError),
+    #[error("FilterLogEvents answered with an event that lacks what a log event has: {0}")]
+    Page(String),
     #[error("log group {0} does not exist in this account and region")]
     NoLogGroup(String),
     #[error("checkpoint {}: {why}", path.display())]
@@ -258,6 +260,17 @@ pub struct FilteredEvent {
     pub message: String,
 }
 
+/// A page's events. One this cannot read stops the backfill by name, never skipped.
+pub fn page_events(answer: &Value) -> Result<Vec<FilteredEvent>, BackfillError> {
+    answer["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| serde_json::from_value(e.clone()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| BackfillError::Page(e.to_string()))
+}
+
 /// A page's events by stream, each stream's in the order read, streams in order of first
 /// appearance; events of streams outside `prefix` are left out (a service that ignores
 /// `logStreamNamePrefix` must not widen the backfill).
@@ -371,12 +384,7 @@ pub async fn backfill(
         )
         .await?;
         report.pages += 1;
-        let events: Vec<FilteredEvent> = answer["events"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|e| serde_json::from_value(e.clone()).ok())
-            .collect();
+        let events = page_events(&answer)?;
         for (stream, events) in by_stream(events, query.stream_prefix.as_deref()) {
             let mut at = 0;
             for (n, payload) in payloads(&owner, &query.log_group, &stream, &events) {
@@ -578,6 +586,18 @@ mod tests {
         );
         let bad = parse_time("yesterday", now).unwrap_err();
         assert!(bad.starts_with("\"yesterday\" is not RFC 3339"), "{bad}");
+    }
+
+    #[test]
+    fn an_event_that_is_not_one_stops_the_page_by_name() {
+        let good = json!({"events": [{"logStreamName": "s", "eventId": "1", "timestamp": 5, "message": "m", "ingestionTime": 6}]});
+        assert_eq!(page_events(&good).unwrap(), vec![event("s", "1", 5, "m")]);
+        assert!(page_events(&json!({})).unwrap().is_empty());
+        let bad = json!({"events": [{"logStreamName": "s", "eventId": "1", "timestamp": 5}]});
+        assert_eq!(
+            page_events(&bad).unwrap_err().to_string(),
+            "FilterLogEvents answered with an event that lacks what a log event has: missing field `message`"
+        );
     }
 
     #[test]
