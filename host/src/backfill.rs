@@ -390,19 +390,15 @@ pub async fn backfill(
             for (n, payload) in payloads(&owner, &query.log_group, &stream, &events) {
                 let first = &events[at];
                 let request_id = format!("backfill-{}-{}", first.timestamp, first.event_id);
-                let deadline = crate::whatap::connection::now_ms()
-                    .saturating_add(i64::try_from(options.timeout.as_millis()).unwrap_or(i64::MAX));
-                let processed = forwarder.process(&payload, &request_id, deadline).await;
-                if !processed.delivered() {
-                    let reason = match processed.answer {
-                        Err(e) => format!("{}: {}", e.kind, e.message),
-                        Ok(answer) => answer.to_string(),
-                    };
+                let processed = forwarder
+                    .process_within(&payload, &request_id, options.timeout)
+                    .await;
+                if let Some(why) = processed.not_delivered() {
                     return Err(BackfillError::Delivery {
                         stream,
                         events: n,
                         first_ms: first.timestamp,
-                        reason,
+                        reason: why.reason,
                     });
                 }
                 report.records += processed.metrics.records;

@@ -481,37 +481,15 @@ async fn replay_one(
         "replay-{}",
         request_id.as_deref().unwrap_or(message.id.as_str())
     );
-    let deadline = crate::whatap::connection::now_ms()
-        .saturating_add(i64::try_from(options.timeout.as_millis()).unwrap_or(i64::MAX));
-    let processed = forwarder.process(&event, &request_id, deadline).await;
-    if processed.delivered() {
-        return Ok(processed.metrics.records);
-    }
-    match processed.answer {
-        Err(e) => Err(Failure {
-            stop: e.kind == "DeliveryFailed",
-            reason: format!("{}: {}", e.kind, e.message),
+    let processed = forwarder
+        .process_within(&event, &request_id, options.timeout)
+        .await;
+    match processed.not_delivered() {
+        None => Ok(processed.metrics.records),
+        Some(why) => Err(Failure {
+            reason: why.reason,
+            stop: why.delivery_failed,
         }),
-        Ok(answer) => {
-            let items: Vec<&str> = answer["batchItemFailures"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|f| f["itemIdentifier"].as_str())
-                .collect();
-            let stop = answer["error_type"] == "DeliveryFailed";
-            let why = answer["error"]
-                .as_str()
-                .map_or_else(|| "not mapped".to_owned(), str::to_owned);
-            Err(Failure {
-                stop,
-                reason: format!(
-                    "{} of the batch's Kinesis records were not delivered ({why}): {}",
-                    items.len(),
-                    items.join(", ")
-                ),
-            })
-        }
     }
 }
 

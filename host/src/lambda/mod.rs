@@ -105,14 +105,45 @@ pub struct Processed {
     pub event_kind: Option<String>,
 }
 
+/// Why an event was not all delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotDelivered {
+    pub reason: String,
+    /// Whether delivery itself failed (`DeliveryFailed`): the next event would fail the same
+    /// way, unlike one the mapper refused.
+    pub delivery_failed: bool,
+}
+
 impl Processed {
-    /// Whether everything of the event was delivered: the answer is a success and (for a
-    /// Kinesis event) names no item to retry.
-    pub fn delivered(&self) -> bool {
-        matches!(&self.answer, Ok(answer) if answer
-            .get("batchItemFailures")
-            .and_then(Value::as_array)
-            .is_none_or(|failed| failed.is_empty()))
+    /// Why not everything of the event was delivered, or `None` when it was: the answer is a
+    /// success and (for a Kinesis event) names no item to retry.
+    pub fn not_delivered(&self) -> Option<NotDelivered> {
+        match &self.answer {
+            Err(e) => Some(NotDelivered {
+                reason: format!("{}: {}", e.kind, e.message),
+                delivery_failed: e.kind == "DeliveryFailed",
+            }),
+            Ok(answer) => {
+                let items: Vec<&str> = answer["batchItemFailures"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|f| f["itemIdentifier"].as_str())
+                    .collect();
+                if items.is_empty() {
+                    return None;
+                }
+                let why = answer["error"].as_str().unwrap_or("not mapped");
+                Some(NotDelivered {
+                    reason: format!(
+                        "{} of the batch's Kinesis records were not delivered ({why}): {}",
+                        items.len(),
+                        items.join(", ")
+                    ),
+                    delivery_failed: answer["error_type"] == "DeliveryFailed",
+                })
+            }
+        }
     }
 }
 
@@ -270,6 +301,19 @@ impl Forwarder {
             write_metrics_line(&line);
         }
         processed.answer
+    }
+
+    /// [`process`](Self::process) with `budget` from now: the command line's events, which
+    /// have no Lambda deadline.
+    pub async fn process_within(
+        &self,
+        payload: &[u8],
+        request_id: &str,
+        budget: Duration,
+    ) -> Processed {
+        let deadline =
+            now_ms().saturating_add(i64::try_from(budget.as_millis()).unwrap_or(i64::MAX));
+        self.process(payload, request_id, deadline).await
     }
 
     /// One event through the current mapper to the sink, as Lambda mode runs it: the raw
