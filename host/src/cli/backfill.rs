@@ -10,10 +10,10 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use super::forwarding::{ForwardArgs, forwarder};
-use super::now_ms;
 use crate::aws::{AwsJsonClient, CLOUDWATCH_LOGS};
 use crate::backfill::{Options, Query, backfill as run, parse_time};
 use crate::progress::Progress;
+use crate::whatap::connection::now_ms;
 
 #[derive(Debug, clap::Args)]
 pub(super) struct BackfillArgs {

@@ -9,11 +9,12 @@ use anyhow::{Context, Result};
 use serde_json::json;
 
 use super::forwarding::{DEFAULT_ONAME, MappingArgs, SinkKind};
-use super::{file_name, load_mapper, now_ms};
+use super::{file_name, load_mapper};
 use crate::sandbox::bindings::Invocation;
 use crate::sandbox::{Sandbox, SandboxLimits};
 use crate::sink::{RecordSink, stdout::Stdout};
 use crate::whatap::config::WhatapConfig;
+use crate::whatap::connection::now_ms;
 use crate::whatap::sink::WhatapSink;
 
 #[derive(Debug, clap::Args)]
