@@ -152,6 +152,15 @@ impl InvocationMetrics {
     }
 }
 
+/// A summary's skipped entries as the JSON summaries show them: `{reason: count}`.
+pub fn skipped_json(summary: &Summary) -> Map<String, Value> {
+    summary
+        .skipped
+        .iter()
+        .map(|s| (s.reason.clone(), json!(s.count)))
+        .collect()
+}
+
 /// The metric of entries skipped for `reason`: `Skipped.<reason>`, with any character a metric
 /// name should not carry replaced by `_` (reasons come from the mapper, which may be anyone's).
 pub fn skipped_metric(reason: &str) -> String {

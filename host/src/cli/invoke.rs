@@ -97,17 +97,12 @@ pub(super) async fn invoke(args: InvokeArgs) -> Result<ExitCode> {
         match ran.result {
             Ok(summary) => {
                 if args.summary {
-                    let skipped: serde_json::Map<String, serde_json::Value> = summary
-                        .skipped
-                        .iter()
-                        .map(|s| (s.reason.clone(), json!(s.count)))
-                        .collect();
                     let mut line = json!({
                         "file": path.display().to_string(),
                         "event_kind": summary.event_kind,
                         "records": summary.records,
                         "batches": summary.batches,
-                        "skipped": skipped,
+                        "skipped": crate::metrics::skipped_json(&summary),
                         "split": summary.split,
                         "mapper": mapper.label(),
                         "guest_memory_bytes": ran.guest_peak_bytes,

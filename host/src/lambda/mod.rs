@@ -473,11 +473,6 @@ impl Forwarder {
         }
         let answer = match ran.result {
             Ok(summary) => {
-                let skipped: serde_json::Map<String, Value> = summary
-                    .skipped
-                    .iter()
-                    .map(|s| (s.reason.clone(), json!(s.count)))
-                    .collect();
                 tracing::info!(
                     request_id = %request_id, mapper = %label, event_kind = %summary.event_kind,
                     records = summary.records, batches = summary.batches, guest_memory_mib,
@@ -488,7 +483,7 @@ impl Forwarder {
                     "event_kind": summary.event_kind,
                     "records": summary.records,
                     "batches": summary.batches,
-                    "skipped": skipped,
+                    "skipped": crate::metrics::skipped_json(&summary),
                     "split": summary.split,
                     "mapper": label,
                 }))
