@@ -208,8 +208,48 @@ impl AwsJsonClient {
         action: &'static str,
         body: Value,
     ) -> Result<Value, AwsError> {
+        self.on_blocking_thread(action, move |c| c.call(action, &body))
+            .await
+    }
+
+    /// Every item of the list `key` of a paged answer, following `nextToken`.
+    pub fn pages(
+        &self,
+        action: &'static str,
+        mut request: Value,
+        key: &str,
+    ) -> Result<Vec<Value>, AwsError> {
+        let mut items = Vec::new();
+        loop {
+            let mut answer = self.call(action, &request)?;
+            if let Some(list) = answer[key].as_array_mut() {
+                items.append(list);
+            }
+            match answer["nextToken"].as_str().filter(|t| !t.is_empty()) {
+                Some(token) => request["nextToken"] = Value::from(token),
+                None => return Ok(items),
+            }
+        }
+    }
+
+    /// [`pages`](Self::pages) on a blocking thread, for async callers.
+    pub async fn pages_async(
+        self: &std::sync::Arc<Self>,
+        action: &'static str,
+        request: Value,
+        key: &'static str,
+    ) -> Result<Vec<Value>, AwsError> {
+        self.on_blocking_thread(action, move |c| c.pages(action, request, key))
+            .await
+    }
+
+    async fn on_blocking_thread<T: Send + 'static>(
+        self: &std::sync::Arc<Self>,
+        action: &'static str,
+        work: impl FnOnce(&AwsJsonClient) -> Result<T, AwsError> + Send + 'static,
+    ) -> Result<T, AwsError> {
         let client = self.clone();
-        tokio::task::spawn_blocking(move || client.call(action, &body))
+        tokio::task::spawn_blocking(move || work(&client))
             .await
             .unwrap_or_else(|e| {
                 Err(AwsError::Call {

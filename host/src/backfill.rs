@@ -182,30 +182,22 @@ pub struct Options {
 
 /// The account that owns `group` (the subscription payload's `owner`), from its ARN.
 pub async fn owner(logs: &Arc<AwsJsonClient>, group: &str) -> Result<String, BackfillError> {
-    let mut token: Option<String> = None;
-    loop {
-        let mut request = json!({"logGroupNamePrefix": group});
-        if let Some(t) = &token {
-            request["nextToken"] = json!(t);
-        }
-        let page = logs.call_async("DescribeLogGroups", request).await?;
-        let found = page["logGroups"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|g| g["logGroupName"] == group);
-        if let Some(g) = found {
-            let arn = g["arn"]
-                .as_str()
-                .or(g["logGroupArn"].as_str())
-                .unwrap_or("");
-            return Ok(arn.split(':').nth(4).unwrap_or_default().to_owned());
-        }
-        match page["nextToken"].as_str() {
-            Some(t) => token = Some(t.to_owned()),
-            None => return Err(BackfillError::NoLogGroup(group.to_owned())),
-        }
-    }
+    let groups = logs
+        .pages_async(
+            "DescribeLogGroups",
+            json!({"logGroupNamePrefix": group}),
+            "logGroups",
+        )
+        .await?;
+    let found = groups
+        .iter()
+        .find(|g| g["logGroupName"] == group)
+        .ok_or_else(|| BackfillError::NoLogGroup(group.to_owned()))?;
+    let arn = found["arn"]
+        .as_str()
+        .or(found["logGroupArn"].as_str())
+        .unwrap_or("");
+    Ok(arn.split(':').nth(4).unwrap_or_default().to_owned())
 }
 
 /// One `FilterLogEvents` page, waiting out throttling that outlasts the client's retries.

@@ -124,8 +124,7 @@ pub fn decide(options: &Options, filters: &[Filter]) -> Decision {
 pub fn log_groups(client: &AwsJsonClient, options: &Options) -> Result<Vec<String>, AwsError> {
     let mut groups = Vec::new();
     for prefix in &options.prefixes {
-        for g in pages(
-            client,
+        for g in client.pages(
             "DescribeLogGroups",
             json!({ "logGroupNamePrefix": prefix }),
             "logGroups",
@@ -140,41 +139,21 @@ pub fn log_groups(client: &AwsJsonClient, options: &Options) -> Result<Vec<Strin
     Ok(groups)
 }
 
-/// Every item of the list `key` of a paged answer, following `nextToken`.
-fn pages(
-    client: &AwsJsonClient,
-    action: &'static str,
-    mut request: Value,
-    key: &str,
-) -> Result<Vec<Value>, AwsError> {
-    let mut items = Vec::new();
-    loop {
-        let mut answer = client.call(action, &request)?;
-        if let Some(list) = answer[key].as_array_mut() {
-            items.append(list);
-        }
-        match answer["nextToken"].as_str().filter(|t| !t.is_empty()) {
-            Some(token) => request["nextToken"] = json!(token),
-            None => return Ok(items),
-        }
-    }
-}
-
 fn filters(client: &AwsJsonClient, group: &str) -> Result<Vec<Filter>, AwsError> {
     let text = |f: &Value, k: &str| f[k].as_str().unwrap_or_default().to_owned();
-    Ok(pages(
-        client,
-        "DescribeSubscriptionFilters",
-        json!({ "logGroupName": group }),
-        "subscriptionFilters",
-    )?
-    .iter()
-    .map(|f| Filter {
-        name: text(f, "filterName"),
-        destination_arn: text(f, "destinationArn"),
-        pattern: text(f, "filterPattern"),
-    })
-    .collect())
+    Ok(client
+        .pages(
+            "DescribeSubscriptionFilters",
+            json!({ "logGroupName": group }),
+            "subscriptionFilters",
+        )?
+        .iter()
+        .map(|f| Filter {
+            name: text(f, "filterName"),
+            destination_arn: text(f, "destinationArn"),
+            pattern: text(f, "filterPattern"),
+        })
+        .collect())
 }
 
 /// Subscribes one group (or says why not); a failed call is that group's outcome.
