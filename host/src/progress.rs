@@ -11,20 +11,27 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 pub const PLAIN_EVERY: Duration = Duration::from_secs(5);
 
 pub struct Progress {
-    /// On a terminal: the bar. Otherwise plain lines.
-    bar: Option<ProgressBar>,
+    shown: Shown,
     what: &'static str,
     len: u64,
     pos: u64,
     started: Instant,
-    last_line: Option<Instant>,
-    hidden: bool,
+}
+
+/// Where progress shows.
+enum Shown {
+    /// On a terminal: the bar.
+    Bar(ProgressBar),
+    /// Otherwise: plain lines, the last one written then.
+    Lines(Option<Instant>),
+    /// Nowhere (Lambda mode, whose log takes JSON lines).
+    Hidden,
 }
 
 impl Progress {
     /// A progress of `len` units (`what` names the command); a bar when stderr is a terminal.
     pub fn new(what: &'static str, len: u64) -> Progress {
-        let bar = std::io::stderr().is_terminal().then(|| {
+        let shown = if std::io::stderr().is_terminal() {
             let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
             let style = ProgressStyle::with_template(
                 "{prefix} [{bar:30}] {percent:>3}% {msg} · {elapsed_precise} elapsed, ETA {eta}",
@@ -33,35 +40,33 @@ impl Progress {
             .progress_chars("=> ");
             bar.set_style(style);
             bar.set_prefix(what);
-            bar
-        });
+            Shown::Bar(bar)
+        } else {
+            Shown::Lines(None)
+        };
         Progress {
-            bar,
+            shown,
             what,
             len,
             pos: 0,
             started: Instant::now(),
-            last_line: None,
-            hidden: false,
         }
     }
 
     /// Shows nothing at all (Lambda mode, whose log takes JSON lines).
     pub fn hidden() -> Progress {
         Progress {
-            bar: None,
+            shown: Shown::Hidden,
             what: "",
             len: 0,
             pos: 0,
             started: Instant::now(),
-            last_line: None,
-            hidden: true,
         }
     }
 
     pub fn set_len(&mut self, len: u64) {
         self.len = len;
-        if let Some(bar) = &self.bar {
+        if let Shown::Bar(bar) = &self.shown {
             bar.set_length(len);
         }
     }
@@ -69,41 +74,42 @@ impl Progress {
     /// Moves to `pos` (of `len`), saying `message` (counts and rate).
     pub fn update(&mut self, pos: u64, message: &str) {
         self.pos = pos.min(self.len);
-        match &self.bar {
-            Some(bar) => {
+        let percent = self.percent();
+        match &mut self.shown {
+            Shown::Bar(bar) => {
                 bar.set_position(self.pos);
                 bar.set_message(message.to_owned());
             }
-            None if self.hidden => {}
-            None => {
-                if self.last_line.is_none_or(|t| t.elapsed() >= PLAIN_EVERY) {
-                    self.last_line = Some(Instant::now());
-                    eprintln!("{}: {}% {message}", self.what, self.percent());
+            Shown::Lines(last) => {
+                if last.is_none_or(|t| t.elapsed() >= PLAIN_EVERY) {
+                    *last = Some(Instant::now());
+                    eprintln!("{}: {percent}% {message}", self.what);
                 }
             }
+            Shown::Hidden => {}
         }
     }
 
     /// A line above the bar (or on its own without one).
     pub fn println(&self, line: &str) {
-        match &self.bar {
-            Some(bar) => bar.println(line),
-            None if self.hidden => {}
-            None => eprintln!("{line}"),
+        match &self.shown {
+            Shown::Bar(bar) => bar.println(line),
+            Shown::Lines(_) => eprintln!("{line}"),
+            Shown::Hidden => {}
         }
     }
 
     /// Removes the bar; without one, a last plain line.
     pub fn finish(&mut self, message: &str) {
-        match self.bar.take() {
-            Some(bar) => bar.finish_and_clear(),
-            None if self.hidden => {}
-            None => eprintln!(
+        match std::mem::replace(&mut self.shown, Shown::Hidden) {
+            Shown::Bar(bar) => bar.finish_and_clear(),
+            Shown::Lines(_) => eprintln!(
                 "{}: {}% {message} in {:.1} s",
                 self.what,
                 self.percent(),
                 self.started.elapsed().as_secs_f64()
             ),
+            Shown::Hidden => {}
         }
     }
 
