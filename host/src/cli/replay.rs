@@ -46,15 +46,17 @@ pub(super) async fn replay(args: ReplayArgs) -> Result<ExitCode> {
         timeout: Duration::from_millis(args.forward.mapping.timeout_ms),
         stop_after: None,
     };
-    let report = drain(
+    let drained = drain(
         &queue,
         kinesis.as_ref(),
         &forwarder,
         &options,
         &mut progress,
     )
-    .await
-    .with_context(|| format!("{}: replay stopped", args.queue_url))?;
+    .await;
+    // The WhaTap connection closes cleanly however the run ended, as `backfill`'s does.
+    forwarder.shutdown().await;
+    let report = drained.with_context(|| format!("{}: replay stopped", args.queue_url))?;
     progress.finish(&format!(
         "{} messages: {} replayed, {} deleted, {} kept",
         report.received,
@@ -62,7 +64,6 @@ pub(super) async fn replay(args: ReplayArgs) -> Result<ExitCode> {
         report.deleted,
         report.kept.len()
     ));
-    forwarder.shutdown().await;
     eprintln!("{}", serde_json::to_string(&report)?);
     if let Some(why) = &report.stopped {
         eprintln!("error: {why}");
